@@ -1,0 +1,50 @@
+/*
+** cli/cli.h - what the subcommands of the `cleave` command share: the command table entry
+** type, exit codes, and error helpers.  Only cli/ prints to the user or exits.
+*/
+#ifndef CLEAVE_CLI_H
+#define CLEAVE_CLI_H
+
+#include <stdio.h>
+
+#include <cleave/cleave.h>
+
+/* Exit codes (STYLE.md): 0 success, 1 error, 2 bad usage, 130 interrupted. */
+enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
+
+/* A subcommand: ARGV[0] is its name; it returns the process exit code. */
+typedef int (*cli_fn)(int argc, char **argv);
+
+struct cli_cmd {
+    const char *name;
+    cli_fn fn;
+    const char *summary;
+};
+
+/* Every subcommand, defined in cli/cmd-<name>.c. */
+int cmd_bench(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_db(int argc, char **argv);
+
+/* The table entry for NAME, or NULL; the overview listing every command (cli/main.c). */
+const struct cli_cmd *cli_find_command(const char *name);
+void cli_print_overview(FILE *out);
+
+/* "cleave: error: <message>\n" on stderr; returns CLI_ERR. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "cleave <cmd>: <message>\n" plus "see 'cleave <cmd> --help'" on stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse a positive integer option value; on failure prints a usage error naming OPT. */
+int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out);
+/* Parse a size such as 512M, 2G, 1048576 into bytes. */
+int cli_parse_bytes(const char *cmd, const char *opt, const char *val, unsigned long long *out);
+
+/* Flush stdout and report a write error (a closed pipe, a full disk); returns CODE or CLI_ERR. */
+int cli_finish(int code);
+
+/* The store path: the --db value if given, else $CLEAVE_DB, else "cleave.db". */
+const char *cli_db_path(const char *opt);
+
+#endif /* CLEAVE_CLI_H */

@@ -1,0 +1,102 @@
+/*
+** cli/util.c - helpers shared by the subcommands: error messages, option values, exit.
+*/
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("cleave: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_ERR;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "cleave %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nsee 'cleave %s --help'\n", cmd);
+    return CLI_USAGE;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (end == val || *end || errno == ERANGE) {
+        cli_usage_error(cmd, "option '%s' needs an integer, got '%s'", opt, val);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        cli_usage_error(cmd, "option '%s' must be in %ld..%ld, got %ld", opt, lo, hi, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_bytes(const char *cmd, const char *opt, const char *val, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (val[0] == '-') {
+        cli_usage_error(cmd, "option '%s' must not be negative, got '%s'", opt, val);
+        return -1;
+    }
+    double v = strtod(val, &end);
+    unsigned long long mult = 1;
+    if (end != val && *end) {
+        switch (*end) {
+        case 'k': case 'K': mult = 1ULL << 10; break;
+        case 'm': case 'M': mult = 1ULL << 20; break;
+        case 'g': case 'G': mult = 1ULL << 30; break;
+        case 't': case 'T': mult = 1ULL << 40; break;
+        default: mult = 0; break;
+        }
+        end++;
+        if (*end == 'i')
+            end++;
+        if (*end == 'B' || *end == 'b')
+            end++;
+    }
+    if (end == val || *end || mult == 0 || errno == ERANGE || !(v > 0) ||
+        v * (double)mult > 1.8e19) {
+        cli_usage_error(cmd, "option '%s' needs a positive size like 512M or 2G, got '%s'", opt,
+                        val);
+        return -1;
+    }
+    *out = (unsigned long long)(v * (double)mult);
+    return 0;
+}
+
+int cli_finish(int code)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "cleave: error: cannot write output: %s\n", strerror(errno));
+        return CLI_ERR;
+    }
+    return code;
+}
+
+const char *cli_db_path(const char *opt)
+{
+    const char *env = getenv("CLEAVE_DB");
+    if (opt && *opt)
+        return opt;
+    if (env && *env)
+        return env;
+    return "cleave.db";
+}
