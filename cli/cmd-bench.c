@@ -50,7 +50,7 @@ struct result {
 
 static void print_table(const struct result *r, int n)
 {
-    printf("%-58s %-16s %6s %10s %10s %10s %10s %9s\n", "layer", "impl", "reps", "median_us",
+    printf("%-58s %-22s %6s %10s %10s %10s %10s %9s\n", "layer", "impl", "reps", "median_us",
            "min_us", "p90_us", "max_us", "rate");
     for (int i = 0; i < n; i++) {
         char rate[32];
@@ -66,7 +66,7 @@ static void print_table(const struct result *r, int n)
             snprintf(shortened, sizeof shortened, "%.55s...", spec);
             spec = shortened;
         }
-        printf("%-58s %-16s %6d %10.2f %10.2f %10.2f %10.2f %9s\n", spec, r[i].impl, r[i].t.reps,
+        printf("%-58s %-22s %6d %10.2f %10.2f %10.2f %10.2f %9s\n", spec, r[i].impl, r[i].t.reps,
                r[i].t.median_us, r[i].t.min_us, r[i].t.p90_us, r[i].t.max_us, rate);
     }
 }
