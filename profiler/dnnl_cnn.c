@@ -102,35 +102,21 @@ typedef struct elt_step {
 static int act_steps(int kind, double alpha, double beta, elt_step steps[2])
 {
     switch (kind) {
-    case CLEAVE_ACT_NONE:
-        return 0;
-    case CLEAVE_ACT_RELU:
-        steps[0] = (elt_step){dnnl_eltwise_relu, 0.0f, 0.0f};
-        return 1;
-    case CLEAVE_ACT_RELU6:
-        steps[0] = (elt_step){dnnl_eltwise_clip_v2, 0.0f, 6.0f};
-        return 1;
+    case CLEAVE_ACT_NONE: return 0;
+    case CLEAVE_ACT_RELU: steps[0] = (elt_step){dnnl_eltwise_relu, 0.0f, 0.0f}; return 1;
+    case CLEAVE_ACT_RELU6: steps[0] = (elt_step){dnnl_eltwise_clip_v2, 0.0f, 6.0f}; return 1;
     case CLEAVE_ACT_CLIP:
         steps[0] = (elt_step){dnnl_eltwise_clip_v2, (float)alpha, (float)beta};
         return 1;
-    case CLEAVE_ACT_SIGMOID:
-        steps[0] = (elt_step){dnnl_eltwise_logistic, 0.0f, 0.0f};
-        return 1;
-    case CLEAVE_ACT_TANH:
-        steps[0] = (elt_step){dnnl_eltwise_tanh, 0.0f, 0.0f};
-        return 1;
-    case CLEAVE_ACT_HARDSWISH:
-        steps[0] = (elt_step){dnnl_eltwise_hardswish, 0.0f, 0.0f};
-        return 1;
+    case CLEAVE_ACT_SIGMOID: steps[0] = (elt_step){dnnl_eltwise_logistic, 0.0f, 0.0f}; return 1;
+    case CLEAVE_ACT_TANH: steps[0] = (elt_step){dnnl_eltwise_tanh, 0.0f, 0.0f}; return 1;
+    case CLEAVE_ACT_HARDSWISH: steps[0] = (elt_step){dnnl_eltwise_hardswish, 0.0f, 0.0f}; return 1;
     case CLEAVE_ACT_HARDSIGMOID:
         steps[0] = (elt_step){dnnl_eltwise_linear, (float)alpha, (float)beta};
         steps[1] = (elt_step){dnnl_eltwise_clip_v2, 0.0f, 1.0f};
         return 2;
-    case CLEAVE_ACT_LEAKY:
-        steps[0] = (elt_step){dnnl_eltwise_relu, (float)alpha, 0.0f};
-        return 1;
-    default:
-        return -1;
+    case CLEAVE_ACT_LEAKY: steps[0] = (elt_step){dnnl_eltwise_relu, (float)alpha, 0.0f}; return 1;
+    default: return -1;
     }
 }
 
@@ -240,8 +226,8 @@ static cleave_status build_conv(cnn_kernel *k, int deconv, dnnl_engine_t eng, ch
     }
     k->ninputs = 1;
     if ((rc = tensor_init(&k->src[0], DNNL_ARG_SRC, 4, src_dims, LAY_ANY, err, errlen)) ||
-        (rc = tensor_init(w, DNNL_ARG_WEIGHTS, g > 1 ? 5 : 4, g > 1 ? w_dims : w_dims + 1,
-                          LAY_ANY, err, errlen)) ||
+        (rc = tensor_init(w, DNNL_ARG_WEIGHTS, g > 1 ? 5 : 4, g > 1 ? w_dims : w_dims + 1, LAY_ANY,
+                          err, errlen)) ||
         (rc = tensor_init(dst, DNNL_ARG_DST, 4, dst_dims, LAY_ANY, err, errlen)) ||
         (l->bias && (rc = tensor_init(b, DNNL_ARG_BIAS, 1, &l->k, LAY_PLAIN, err, errlen))) ||
         (rc = make_attr(&attr, steps, nsteps, err, errlen)))
@@ -328,18 +314,10 @@ static cleave_status build_pool(cnn_kernel *k, dnnl_engine_t eng, char *err, siz
     dnnl_alg_kind_t alg;
 
     switch (l->kind) {
-    case CLEAVE_POOL_MAX:
-        alg = dnnl_pooling_max;
-        break;
-    case CLEAVE_POOL_AVG:
-        alg = dnnl_pooling_avg_exclude_padding;
-        break;
-    case CLEAVE_POOL_AVG_PAD:
-        alg = dnnl_pooling_avg_include_padding;
-        break;
-    default:
-        snprintf(err, errlen, "pooling: unknown kind %d", l->kind);
-        return CLEAVE_EINVAL;
+    case CLEAVE_POOL_MAX: alg = dnnl_pooling_max; break;
+    case CLEAVE_POOL_AVG: alg = dnnl_pooling_avg_exclude_padding; break;
+    case CLEAVE_POOL_AVG_PAD: alg = dnnl_pooling_avg_include_padding; break;
+    default: snprintf(err, errlen, "pooling: unknown kind %d", l->kind); return CLEAVE_EINVAL;
     }
     if (l->global) {
         strides[0] = strides[1] = 1;
@@ -384,8 +362,7 @@ static cleave_status build_bn(cnn_kernel *k, dnnl_engine_t eng, char *err, size_
         (rc = tensor_init(&k->t[T_DST], DNNL_ARG_DST, 4, dims, LAY_NHWC, err, errlen)))
         goto done;
     for (int i = 0; i < 4; i++)
-        if ((rc = tensor_init(&k->t[T_MEAN + i], stat_args[i], 1, &l->c, LAY_PLAIN, err,
-                              errlen)))
+        if ((rc = tensor_init(&k->t[T_MEAN + i], stat_args[i], 1, &l->c, LAY_PLAIN, err, errlen)))
             goto done;
     if ((rc = make_attr(&attr, NULL, 0, err, errlen)))
         goto done;
@@ -444,8 +421,7 @@ static cleave_status build_act(cnn_kernel *k, dnnl_engine_t eng, char *err, size
             goto done;
         k->aux_arg = DNNL_ARG_SRC_1;
         k->aux_value = (float)l->alpha;
-        s = dnnl_binary_desc_init(&d, dnnl_binary_mul, &k->src[0].md, &scalar_md,
-                                  &k->t[T_DST].md);
+        s = dnnl_binary_desc_init(&d, dnnl_binary_mul, &k->src[0].md, &scalar_md, &k->t[T_DST].md);
         if (s != dnnl_success)
             rc = desc_fail(s, "binary", err, errlen);
         else
@@ -454,8 +430,8 @@ static cleave_status build_act(cnn_kernel *k, dnnl_engine_t eng, char *err, size
         dnnl_eltwise_desc_t d;
         if ((rc = make_attr(&attr, steps + 1, nsteps - 1, err, errlen)))
             goto done;
-        s = dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, steps[0].alg,
-                                           &k->src[0].md, steps[0].alpha, steps[0].beta);
+        s = dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, steps[0].alg, &k->src[0].md,
+                                           steps[0].alpha, steps[0].beta);
         if (s != dnnl_success)
             rc = desc_fail(s, "eltwise", err, errlen);
         else
@@ -496,9 +472,9 @@ static cleave_status build_lrn(cnn_kernel *k, dnnl_engine_t eng, char *err, size
         (rc = tensor_init(&k->t[T_DST], DNNL_ARG_DST, 4, dims, LAY_NHWC, err, errlen)) ||
         (rc = make_attr(&attr, NULL, 0, err, errlen)))
         goto done;
-    dnnl_status_t s = dnnl_lrn_forward_desc_init(
-        &d, dnnl_forward_inference, dnnl_lrn_across_channels, &k->src[0].md, l->size,
-        (float)l->alpha, (float)l->beta, (float)l->lrn_k);
+    dnnl_status_t s = dnnl_lrn_forward_desc_init(&d, dnnl_forward_inference,
+                                                 dnnl_lrn_across_channels, &k->src[0].md, l->size,
+                                                 (float)l->alpha, (float)l->beta, (float)l->lrn_k);
     if (s != dnnl_success)
         rc = desc_fail(s, "lrn", err, errlen);
     else
@@ -511,8 +487,8 @@ done:
 
 /* Initialise *MD as the dense f32 layout of DIMS[0..4) whose innermost dimension is AXIS and
 ** whose other dimensions keep their order (axis 1: nhwc; axis 3: nchw). */
-static cleave_status axis_last_md(dnnl_memory_desc_t *md, const int64_t *dims, int axis,
-                                  char *err, size_t errlen)
+static cleave_status axis_last_md(dnnl_memory_desc_t *md, const int64_t *dims, int axis, char *err,
+                                  size_t errlen)
 {
     dnnl_dims_t d, strides;
     int64_t stride = dims[axis];
@@ -551,9 +527,8 @@ static cleave_status build_softmax(cnn_kernel *k, dnnl_engine_t eng, char *err, 
         (rc = axis_last_md(&k->t[T_DST].md, dims, l->axis, err, errlen)) ||
         (rc = make_attr(&attr, NULL, 0, err, errlen)))
         goto done;
-    dnnl_status_t s =
-        dnnl_softmax_v2_forward_desc_init(&d, dnnl_forward_inference, dnnl_softmax_accurate,
-                                          &k->src[0].md, &k->t[T_DST].md, l->axis);
+    dnnl_status_t s = dnnl_softmax_v2_forward_desc_init(
+        &d, dnnl_forward_inference, dnnl_softmax_accurate, &k->src[0].md, &k->t[T_DST].md, l->axis);
     if (s != dnnl_success)
         rc = desc_fail(s, "softmax", err, errlen);
     else
@@ -565,8 +540,8 @@ done:
 }
 
 /* Elementwise sum or product of two tensors of the same shape (binary primitive). */
-static cleave_status build_binary(cnn_kernel *k, dnnl_alg_kind_t alg, dnnl_engine_t eng,
-                                  char *err, size_t errlen)
+static cleave_status build_binary(cnn_kernel *k, dnnl_alg_kind_t alg, dnnl_engine_t eng, char *err,
+                                  size_t errlen)
 {
     const cleave_layer *l = &k->base.layer;
     dnnl_primitive_attr_t attr = NULL;
@@ -580,8 +555,7 @@ static cleave_status build_binary(cnn_kernel *k, dnnl_alg_kind_t alg, dnnl_engin
         (rc = tensor_init(&k->t[T_DST], DNNL_ARG_DST, 4, dims, LAY_NHWC, err, errlen)) ||
         (rc = make_attr(&attr, NULL, 0, err, errlen)))
         goto done;
-    dnnl_status_t s = dnnl_binary_desc_init(&d, alg, &k->src[0].md, &k->src[1].md,
-                                            &k->t[T_DST].md);
+    dnnl_status_t s = dnnl_binary_desc_init(&d, alg, &k->src[0].md, &k->src[1].md, &k->t[T_DST].md);
     if (s != dnnl_success)
         rc = desc_fail(s, "binary", err, errlen);
     else
@@ -619,8 +593,8 @@ static cleave_status build_concat(cnn_kernel *k, dnnl_engine_t eng, char *err, s
     if ((rc = tensor_init(&k->t[T_DST], DNNL_ARG_DST, 4, dst_dims, LAY_ANY, err, errlen)) ||
         (rc = make_attr(&attr, NULL, 0, err, errlen)))
         goto done;
-    dnnl_status_t s = dnnl_concat_primitive_desc_create(&k->pd, &k->t[T_DST].md, l->ninputs, 1,
-                                                        srcs, attr, eng);
+    dnnl_status_t s =
+        dnnl_concat_primitive_desc_create(&k->pd, &k->t[T_DST].md, l->ninputs, 1, srcs, attr, eng);
     if (s != dnnl_success) {
         k->pd = NULL;
         rc = desc_fail(s, "concat", err, errlen);
@@ -643,8 +617,7 @@ static void add_arg(cnn_kernel *k, int arg, dnnl_memory_t mem)
 ** message) if it has none. */
 static const dnnl_memory_desc_t *arg_md(cnn_kernel *k, int arg, char *err, size_t errlen)
 {
-    const dnnl_memory_desc_t *md =
-        dnnl_primitive_desc_query_md(k->pd, dnnl_query_exec_arg_md, arg);
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(k->pd, dnnl_query_exec_arg_md, arg);
     if (!md || md->ndims == 0) {
         snprintf(err, errlen, "oneDNN primitive descriptor has no memory for argument %d", arg);
         return NULL;
@@ -654,8 +627,8 @@ static const dnnl_memory_desc_t *arg_md(cnn_kernel *k, int arg, char *err, size_
 
 /* Create the memory of tensor T in the layout the primitive descriptor chose; inputs (FILL)
 ** are filled uniform in [LO, HI) from *SEED as if in plain order, outputs are zeroed. */
-static cleave_status tensor_alloc(cnn_kernel *k, cnn_tensor *t, int fill, uint64_t *seed,
-                                  float lo, float hi, char *err, size_t errlen)
+static cleave_status tensor_alloc(cnn_kernel *k, cnn_tensor *t, int fill, uint64_t *seed, float lo,
+                                  float hi, char *err, size_t errlen)
 {
     const dnnl_memory_desc_t *md = arg_md(k, t->arg, err, errlen);
     cleave_status rc;
@@ -821,33 +794,15 @@ cleave_status prof_dnnl_cnn_prepare(prof_kernel **out, const cleave_layer *l, in
         }
         rc = build_conv(k, l->type == CLEAVE_LAYER_DECONV, eng, err, errlen);
         break;
-    case CLEAVE_LAYER_POOL:
-        rc = build_pool(k, eng, err, errlen);
-        break;
-    case CLEAVE_LAYER_FC:
-        rc = build_fc(k, eng, err, errlen);
-        break;
-    case CLEAVE_LAYER_BN:
-        rc = build_bn(k, eng, err, errlen);
-        break;
-    case CLEAVE_LAYER_ACT:
-        rc = build_act(k, eng, err, errlen);
-        break;
-    case CLEAVE_LAYER_LRN:
-        rc = build_lrn(k, eng, err, errlen);
-        break;
-    case CLEAVE_LAYER_SOFTMAX:
-        rc = build_softmax(k, eng, err, errlen);
-        break;
-    case CLEAVE_LAYER_ADD:
-        rc = build_binary(k, dnnl_binary_add, eng, err, errlen);
-        break;
-    case CLEAVE_LAYER_MUL:
-        rc = build_binary(k, dnnl_binary_mul, eng, err, errlen);
-        break;
-    case CLEAVE_LAYER_CONCAT:
-        rc = build_concat(k, eng, err, errlen);
-        break;
+    case CLEAVE_LAYER_POOL: rc = build_pool(k, eng, err, errlen); break;
+    case CLEAVE_LAYER_FC: rc = build_fc(k, eng, err, errlen); break;
+    case CLEAVE_LAYER_BN: rc = build_bn(k, eng, err, errlen); break;
+    case CLEAVE_LAYER_ACT: rc = build_act(k, eng, err, errlen); break;
+    case CLEAVE_LAYER_LRN: rc = build_lrn(k, eng, err, errlen); break;
+    case CLEAVE_LAYER_SOFTMAX: rc = build_softmax(k, eng, err, errlen); break;
+    case CLEAVE_LAYER_ADD: rc = build_binary(k, dnnl_binary_add, eng, err, errlen); break;
+    case CLEAVE_LAYER_MUL: rc = build_binary(k, dnnl_binary_mul, eng, err, errlen); break;
+    case CLEAVE_LAYER_CONCAT: rc = build_concat(k, eng, err, errlen); break;
     default: {
         const char *name = cleave_layer_type_name(l->type);
         snprintf(err, errlen, "layer type '%s' is not handled by the oneDNN CNN backend",
