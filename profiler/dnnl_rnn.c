@@ -14,17 +14,19 @@
 ** 2k channels (forward then backward).  Stacked layers (layers > 1) need c == k: oneDNN has one
 ** weights_layer tensor (layers, dirs, c, gates, k) for all layers, so every layer's input must
 ** have the size of the first.  oneDNN would also accept layers > 1 with dirs = 2 when c == k,
-** but then it runs the two directions as independent stacks (layer l + 1 of one direction reads
-** only layer l of the same direction, k channels), which is not what PyTorch or ONNX mean by a
-** stacked bidirectional layer (layer l + 1 reads both directions, 2k channels); the catalogue
-** rejects that combination.
+** but it then runs the two directions as independent stacks (its developer guide, "RNN":
+** bidirectional_concat "will process all the stacked layers from left2right and from
+** right2left independently"), so layer l + 1 of one direction reads only the k channels of its
+** own direction.  PyTorch and ONNX feed layer l + 1 with both directions (2k channels), so the
+** catalogue rejects that combination rather than time a different network.
 **
 ** Layouts.  src_layer and dst_layer are plain (t, n, c) as a framework hands them over; bias is
 ** plain (layers, dirs, gates, k).  weights_layer and weights_iter are created with format_tag
 ** any, so oneDNN picks the layout its fastest kernel wants; the plain ldigo tensors are
 ** reordered into it here, in prepare, as a deployed runtime does once at load time.  Should
-** oneDNN pick a layout that cannot be reordered back to plain (the rnn_packed format some
-** gemm-based implementations choose), a plain copy is kept so that read() still works.
+** oneDNN pick a layout that cannot be reordered back to plain (rnn_packed, which the gemm-based
+** "ref" implementation chooses for larger shapes, e.g. a GRU's weights_iter with n = 16,
+** k = 512 on the avx512 build machine), a plain copy is kept so that read() still works.
 **
 ** oneDNN's RNN always adds a bias (2.6 refuses to create a primitive without one), so a layer
 ** with bias = 0 gets a zero bias tensor, which reads back as zeros.
@@ -119,26 +121,24 @@ static cleave_status build_pd(rnn_kernel *k, dnnl_engine_t eng, char *err, size_
     const char *what = "rnn descriptor";
     cleave_status rc;
 
-    if ((rc = any_md(&wl, 5, wl_dims, err, errlen)) ||
-        (rc = any_md(&wi, 5, wi_dims, err, errlen)))
+    if ((rc = any_md(&wl, 5, wl_dims, err, errlen)) || (rc = any_md(&wi, 5, wi_dims, err, errlen)))
         return rc;
     /* NULL src_iter / src_iter_c: zero initial state; NULL dst_iter: not computed. */
     switch (l->type) {
     case CLEAVE_LAYER_LSTM:
         what = "lstm descriptor";
-        s = dnnl_lstm_forward_desc_init(&d, dnnl_forward_inference, dir, src, NULL, NULL, &wl,
-                                        &wi, bias, dst, NULL, NULL, 0);
+        s = dnnl_lstm_forward_desc_init(&d, dnnl_forward_inference, dir, src, NULL, NULL, &wl, &wi,
+                                        bias, dst, NULL, NULL, 0);
         break;
     case CLEAVE_LAYER_GRU:
         what = "gru descriptor";
-        s = dnnl_gru_forward_desc_init(&d, dnnl_forward_inference, dir, src, NULL, &wl, &wi,
-                                       bias, dst, NULL, 0);
+        s = dnnl_gru_forward_desc_init(&d, dnnl_forward_inference, dir, src, NULL, &wl, &wi, bias,
+                                       dst, NULL, 0);
         break;
     case CLEAVE_LAYER_RNN:
         what = "vanilla rnn descriptor";
-        s = dnnl_vanilla_rnn_forward_desc_init(&d, dnnl_forward_inference, dnnl_eltwise_tanh,
-                                               dir, src, NULL, &wl, &wi, bias, dst, NULL, 0,
-                                               0.0f, 0.0f);
+        s = dnnl_vanilla_rnn_forward_desc_init(&d, dnnl_forward_inference, dnnl_eltwise_tanh, dir,
+                                               src, NULL, &wl, &wi, bias, dst, NULL, 0, 0.0f, 0.0f);
         break;
     default: {
         const char *name = cleave_layer_type_name(l->type);
@@ -194,8 +194,7 @@ static cleave_status tensor_alloc(rnn_kernel *k, rnn_tensor *t, int fill, uint64
     cleave_status rc;
 
     if (!md || md->ndims == 0) {
-        snprintf(err, errlen, "oneDNN primitive descriptor has no memory for argument %d",
-                 t->arg);
+        snprintf(err, errlen, "oneDNN primitive descriptor has no memory for argument %d", t->arg);
         return CLEAVE_EBACKEND;
     }
     if (fill)
@@ -266,8 +265,8 @@ static cleave_status rnn_read(prof_kernel *pk, prof_role role, int idx, float *d
                 t = &k->t[map[i].t];
         }
     if (!t || !t->mem) {
-        snprintf(k->errmsg, sizeof k->errmsg, "layer '%s' has no %s tensor %d",
-                 type ? type : "?", name, idx);
+        snprintf(k->errmsg, sizeof k->errmsg, "layer '%s' has no %s tensor %d", type ? type : "?",
+                 name, idx);
         return CLEAVE_EINVAL;
     }
     return prof_dnnl_read(t->plain_copy ? t->plain_copy : t->mem, &t->plain, dst, n, k->errmsg,
@@ -335,8 +334,10 @@ cleave_status prof_dnnl_rnn_prepare(prof_kernel **out, const cleave_layer *l, in
         goto done;
     }
     if (l->layers > 1 && (l->c != l->k || l->dirs != 1)) {
-        snprintf(err, errlen, "stacked recurrent layers need c == k and dirs=1 (got c=%lld k=%lld "
-                 "dirs=%lld)", (long long)l->c, (long long)l->k, (long long)l->dirs);
+        snprintf(err, errlen,
+                 "stacked recurrent layers need c == k and dirs=1 (got c=%lld k=%lld "
+                 "dirs=%lld)",
+                 (long long)l->c, (long long)l->k, (long long)l->dirs);
         rc = CLEAVE_EINVAL;
         goto done;
     }

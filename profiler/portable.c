@@ -166,12 +166,13 @@ static void run_pad(port_kernel *k)
 ** naive row would read one element per cache line; so the (Q, last) output plane is walked in
 ** PORT_TILE x PORT_TILE tiles (the classic blocked transpose): inside a tile the reads touch
 ** PORT_TILE input lines and the writes PORT_TILE output lines, all resident in L1.  Rows, or
-** (two other axes, block of Q) pieces, are shared among the threads. */
+** (two other axes, block of Q) pieces, are shared among the threads.  A short last output axis
+** (e.g. reversing all four axes with a batch of 2) still gives short write runs and is several
+** times slower per byte; such permutations are rare in real graphs. */
 static void run_transpose(port_kernel *k)
 {
     const int *perm = k->base.layer.perm;
-    const int64_t in_stride[4] = {k->in[1] * k->in[2] * k->in[3], k->in[2] * k->in[3], k->in[3],
-                                  1};
+    const int64_t in_stride[4] = {k->in[1] * k->in[2] * k->in[3], k->in[2] * k->in[3], k->in[3], 1};
     int64_t od[4], rs[4], ws[4]; /* output dims; read and write stride of each output axis */
     const float *src = k->src;
     float *dst = k->dst;
@@ -248,9 +249,7 @@ static cleave_status port_run(prof_kernel *pk)
 {
     port_kernel *k = (port_kernel *)pk;
     switch (pk->layer.type) {
-    case CLEAVE_LAYER_ARGMAX:
-        run_argmax(k);
-        break;
+    case CLEAVE_LAYER_ARGMAX: run_argmax(k); break;
     case CLEAVE_LAYER_DROPOUT:
         /* Inference dropout is the identity.  We time a copy rather than nothing because a
         ** framework that executes graphs node by node without in-place or aliasing passes
@@ -259,17 +258,11 @@ static cleave_status port_run(prof_kernel *pk)
         ** leaving the layer out of the graph. */
         copy_rows(k->dst, 0, k->src, 0, 1, (int64_t)k->src_elems, pk->threads);
         break;
-    case CLEAVE_LAYER_PAD:
-        run_pad(k);
-        break;
-    case CLEAVE_LAYER_TRANSPOSE:
-        run_transpose(k);
-        break;
-    case CLEAVE_LAYER_SLICE:
-        run_slice(k);
-        break;
-    default: /* reshape: a view, nothing to do */
-        break;
+    case CLEAVE_LAYER_PAD: run_pad(k); break;
+    case CLEAVE_LAYER_TRANSPOSE: run_transpose(k); break;
+    case CLEAVE_LAYER_SLICE: run_slice(k); break;
+    /* Reshape is a view of its input: nothing to do. */
+    default: break;
     }
     return CLEAVE_OK;
 }
@@ -284,18 +277,16 @@ static cleave_status port_read(prof_kernel *pk, prof_role role, int idx, float *
     size_t have;
 
     if ((role != PROF_SRC && role != PROF_DST) || idx != 0) {
-        static const char *const names[] = {"source", "weights", "recurrent weights", "bias",
-                                            "mean", "variance", "scale", "shift",
-                                            "destination"};
-        const char *name = (int)role >= 0 && (size_t)role < sizeof names / sizeof names[0]
-                               ? names[role]
-                               : "such";
-        snprintf(k->errmsg, sizeof k->errmsg, "layer '%s' has no %s tensor %d",
-                 type ? type : "?", name, idx);
+        static const char *const names[] = {"source", "weights", "recurrent weights",
+                                            "bias",   "mean",    "variance",
+                                            "scale",  "shift",   "destination"};
+        const char *name =
+            (int)role >= 0 && (size_t)role < sizeof names / sizeof names[0] ? names[role] : "such";
+        snprintf(k->errmsg, sizeof k->errmsg, "layer '%s' has no %s tensor %d", type ? type : "?",
+                 name, idx);
         return CLEAVE_EINVAL;
     }
-    have = role == PROF_SRC || pk->layer.type == CLEAVE_LAYER_RESHAPE ? k->src_elems
-                                                                       : k->dst_elems;
+    have = role == PROF_SRC || pk->layer.type == CLEAVE_LAYER_RESHAPE ? k->src_elems : k->dst_elems;
     if (!dst || n != have) {
         snprintf(k->errmsg, sizeof k->errmsg, "tensor has %zu elements, not %zu", have, n);
         return CLEAVE_EINVAL;
@@ -334,7 +325,6 @@ cleave_status prof_portable_prepare(prof_kernel **out, const cleave_layer *l, in
     static char dummy[1];
     port_kernel *k = NULL;
     uint64_t state = seed;
-    cleave_status rc = CLEAVE_OK;
 
     if (!err || !errlen) {
         err = dummy;
@@ -347,8 +337,7 @@ cleave_status prof_portable_prepare(prof_kernel **out, const cleave_layer *l, in
     case CLEAVE_LAYER_PAD:
     case CLEAVE_LAYER_TRANSPOSE:
     case CLEAVE_LAYER_SLICE:
-    case CLEAVE_LAYER_RESHAPE:
-        break;
+    case CLEAVE_LAYER_RESHAPE: break;
     default: {
         const char *name = cleave_layer_type_name(l->type);
         snprintf(err, errlen, "layer type '%s' has no portable kernel", name ? name : "?");
@@ -402,9 +391,8 @@ cleave_status prof_portable_prepare(prof_kernel **out, const cleave_layer *l, in
     *out = &k->base;
     return CLEAVE_OK;
 nomem:
-    snprintf(err, errlen, "cannot allocate the tensors of a %s layer (%zu + %zu elements): "
-             "out of memory", cleave_layer_type_name(l->type), k->src_elems, k->dst_elems);
-    rc = CLEAVE_ENOMEM;
+    snprintf(err, errlen, "cannot allocate %zu + %zu elements for layer '%s': out of memory",
+             k->src_elems, k->dst_elems, cleave_layer_type_name(l->type));
     port_release(&k->base);
-    return rc;
+    return CLEAVE_ENOMEM;
 }

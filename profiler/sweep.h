@@ -58,6 +58,9 @@ cleave_status prof_sweep_load(prof_sweep *out, const char *path, const prof_swee
 
 void prof_sweep_release(prof_sweep *s);
 
+/* The text of data/sweeps/default.sweep, compiled in (cmake/embed.cmake). */
+extern const char prof_default_sweep[];
+
 /* Parse a comma-separated list of layer type names into a bit set; CLEAVE_EPARSE naming an
 ** unknown type. */
 cleave_status prof_types_parse(const char *list, unsigned *types, char *err, size_t errlen);
