@@ -9,6 +9,7 @@
 
 static const struct cli_cmd commands[] = {
     {"bench", cmd_bench, "time layers on this machine's backend"},
+    {"db", cmd_db, "inspect, export, merge or check a store"},
     {"info", cmd_info, "describe this machine, the backend and what is usable"},
     {"help", cmd_help, "show help for cleave or one of its commands"},
 };
