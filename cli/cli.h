@@ -23,6 +23,7 @@ struct cli_cmd {
 
 /* Every subcommand, defined in cli/cmd-<name>.c. */
 int cmd_bench(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_db(int argc, char **argv);

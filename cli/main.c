@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 static const struct cli_cmd commands[] = {
+    {"profile", cmd_profile, "time layers under synthetic load into the store"},
     {"bench", cmd_bench, "time layers on this machine's backend"},
     {"db", cmd_db, "inspect, export, merge or check a store"},
     {"info", cmd_info, "describe this machine, the backend and what is usable"},

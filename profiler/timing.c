@@ -83,10 +83,8 @@ cleave_status prof_time_kernel(prof_kernel *k, const prof_timing_opts *opts, dou
     for (int i = 0; i < opts->warmup; i++)
         if ((rc = prof_kernel_run(k)) != CLEAVE_OK)
             return rc;
-    /* The precision check sorts a copy; it needs a second buffer, so it runs only at powers of
-    ** two past min_reps, keeping its cost a small fraction of the loop (O(n log n) total). */
     double *tmp = opts->target_rel > 0 ? scratch + max_reps : NULL;
-    int next_check = min_reps;
+    int next_check = 0;
     while (n < max_reps) {
         uint64_t t0 = prof_now_ns();
         rc = prof_kernel_run(k);
@@ -97,7 +95,12 @@ cleave_status prof_time_kernel(prof_kernel *k, const prof_timing_opts *opts, dou
         total += t1 - t0;
         if (opts->time_cap_ns && total >= opts->time_cap_ns && n >= 3)
             break;
-        if (tmp && n >= next_check) {
+        if (n < min_reps || total < opts->min_time_ns)
+            continue;
+        if (!tmp)
+            break;
+        /* Precision is checked at doubling counts, so sorting costs O(n log n) in all. */
+        if (n >= next_check) {
             if (running_rel_se(scratch, n, tmp) <= opts->target_rel)
                 break;
             next_check = n * 2;

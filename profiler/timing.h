@@ -18,6 +18,7 @@ typedef struct prof_timing_opts {
     int max_reps;         /* and at most */
     double target_rel;    /* stop early once the median's relative standard error is below this
                           ** (0 = always run max_reps) */
+    uint64_t min_time_ns; /* keep going until the timed executions took this long */
     uint64_t time_cap_ns; /* stop once the timed executions took this long (0 = no cap) */
 } prof_timing_opts;
 
@@ -32,7 +33,9 @@ typedef struct prof_timing {
 /* Monotonic clock in nanoseconds. */
 uint64_t prof_now_ns(void);
 
-/* Time K: OPTS->warmup untimed runs, then timed runs per OPTS.  SCRATCH holds at least
+/* Time K: OPTS->warmup untimed runs, then timed runs until at least min_reps runs and
+** min_time_ns have passed and the median's relative standard error is at most target_rel, or
+** until max_reps runs or time_cap_ns, whichever comes first.  SCRATCH holds at least
 ** OPTS->max_reps doubles (the per-repetition times; the caller allocates it once, so the loop
 ** itself never allocates); with a precision target it holds 2 * max_reps.  Returns the first
 ** failing status of a run, else CLEAVE_OK. */
