@@ -40,8 +40,8 @@ static const char usage[] =
     "    --budget TIME     stop after TIME (90s, 10m, 1h); the run stays resumable\n"
     "    --threads N       threads the layers run with (default: online CPUs)\n"
     "    --seed S          seed of the random shapes and the sample order (default 1)\n"
-    "    --window-ms MS    dynamic-feature window before each sample (default 20)\n"
-    "    --sample-ms MS    time each sample's timed repetitions for at least MS (default 100;\n"
+    "    --window-ms MS    dynamic-feature window before each sample (default 40)\n"
+    "    --sample-ms MS    time each sample's timed repetitions for at least MS (default 150;\n"
     "                      up to 3x longer to reach 1 %% precision of the median)\n"
     "    --probes LIST     micro-probes after the window: cpu, mem, both, or none (default cpu)\n"
     "    --resume          continue the device's unfinished run with its stored settings\n"
@@ -236,6 +236,15 @@ int cmd_profile(int argc, char **argv)
     cfg.db_path = cli_db_path(db);
     cfg.loads = loads;
     cfg.nloads = nloads;
+
+    /* Input the user can get wrong is checked before any store is opened or created. */
+    if (!cfg.resume) {
+        cleave_status crc = prof_run_check(&cfg, err, sizeof err);
+        if (crc == CLEAVE_EPARSE || crc == CLEAVE_EINVAL || crc == CLEAVE_ERANGE)
+            return cli_usage_error("profile", "%s", err);
+        if (crc != CLEAVE_OK)
+            return cli_error("%s", err);
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

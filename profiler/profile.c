@@ -31,13 +31,13 @@ void prof_run_config_default(prof_run_config *c)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = n > 0 ? (int)n : 1;
     c->seed = 1;
-    c->window_ms = 20;
+    c->window_ms = 40;
     c->probes = CL_LOADSNAP_PROBE_CPU;
     c->warmup = 5;
     c->min_reps = 5;
     c->max_reps = 100000;
     c->target_rel = 0.01;
-    c->sample_ms = 100;
+    c->sample_ms = 150;
     c->batch = 32;
     c->max_macs = 2e9;
     c->max_bytes = cl_mem_available_bytes() / 4;
@@ -159,6 +159,7 @@ struct run_state {
     char *sweep_text;
     char types_buf[512];
     char sweep_name[256];
+    char resumed_sweep[256];
     char loads_buf[PROF_LOAD_MAX_SETTINGS > 64 ? 64 : PROF_LOAD_MAX_SETTINGS][96];
     const char *load_specs[64];
     size_t nload_specs;
@@ -347,6 +348,59 @@ done:
     return rc;
 }
 
+/* Read and parse the sweep, the type filter and the load levels of C into RS, touching no
+** store; the sweep text's hash into *HASH.  Errors name the thing (CLEAVE_EPARSE for syntax,
+** CLEAVE_EINVAL for values, CLEAVE_EIO for a sweep that cannot be read). */
+static cleave_status parse_parts(struct run_state *rs, const prof_run_config *c, uint64_t *hash,
+                                 char *err, size_t errlen)
+{
+    static const char *const default_loads[] = PROF_LOAD_DEFAULT_SPECS;
+    cleave_status rc = read_sweep_text(rs, c->sweep_path, err, errlen);
+    if (rc != CLEAVE_OK)
+        return rc;
+    *hash = fnv1a(rs->sweep_text);
+    const char *slash = strrchr(rs->sweep_name, '/');
+    prof_sweep_opts so = {.seed = c->seed, .max_bytes = c->max_bytes, .max_macs = c->max_macs,
+                          .name = slash ? slash + 1 : rs->sweep_name};
+    if (strcmp(rs->sweep_name, "default") == 0)
+        so.name = "default.sweep";
+    if (c->types && (rc = prof_types_parse(c->types, &so.types, err, errlen)) != CLEAVE_OK)
+        return rc;
+    if (rs->nload_specs) {
+        /* A resumed run stored its settings one by one in canonical form: parse each alone
+        ** (together they would form a cross product). */
+        rs->loads = calloc(rs->nload_specs, sizeof *rs->loads);
+        if (!rs->loads)
+            return CLEAVE_ENOMEM;
+        for (size_t i = 0; i < rs->nload_specs; i++) {
+            prof_load_setting *one = NULL;
+            size_t n1 = 0;
+            rc = prof_load_parse(&one, &n1, &rs->load_specs[i], 1, err, errlen);
+            if (rc == CLEAVE_OK && n1 != 1)
+                rc = CLEAVE_EDB;
+            if (rc == CLEAVE_OK)
+                rs->loads[rs->nloads++] = one[0];
+            free(one);
+            if (rc != CLEAVE_OK)
+                return rc;
+        }
+    } else {
+        rc = prof_load_parse(&rs->loads, &rs->nloads, c->nloads ? c->loads : default_loads,
+                             c->nloads ? c->nloads : PROF_LOAD_DEFAULT_NSPECS, err, errlen);
+        if (rc != CLEAVE_OK)
+            return rc;
+    }
+    rc = prof_sweep_parse(&rs->sweep, rs->sweep_text, &so, err, errlen);
+    if (rc != CLEAVE_OK)
+        return rc;
+    if (rs->sweep.n == 0) {
+        snprintf(err, errlen, "the sweep has no layer to profile%s",
+                 c->types ? " of those types" : "");
+        return CLEAVE_EINVAL;
+    }
+    return CLEAVE_OK;
+}
+
 static void release_state(struct run_state *rs)
 {
     if (rs->gen) {
@@ -365,6 +419,16 @@ static void release_state(struct run_state *rs)
     cl_store_close(rs->st);
 }
 
+cleave_status prof_run_check(const prof_run_config *cfg, char *err, size_t errlen)
+{
+    struct run_state rs;
+    uint64_t hash;
+    memset(&rs, 0, sizeof rs);
+    cleave_status rc = parse_parts(&rs, cfg, &hash, err, errlen);
+    release_state(&rs);
+    return rc;
+}
+
 cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, void *arg,
                        volatile sig_atomic_t *stop, prof_run_summary *out, char *err,
                        size_t errlen)
@@ -378,7 +442,6 @@ cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, vo
     int run_started = 0, in_batch = 0;
     char stored_hash[32] = "", msg[512];
     cleave_status rc;
-    static const char *const default_loads[] = PROF_LOAD_DEFAULT_SPECS;
 
     memset(&rs, 0, sizeof rs);
     memset(out, 0, sizeof *out);
@@ -389,7 +452,10 @@ cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, vo
         snprintf(err, errlen, "a device name is required (--device NAME)");
         return CLEAVE_EINVAL;
     }
-    rc = cl_store_open(&rs.st, c.db_path, CL_STORE_CREATE, err, errlen);
+    uint64_t hash = 0;
+    if (!c.resume && (rc = parse_parts(&rs, &c, &hash, err, errlen)) != CLEAVE_OK)
+        goto fail;
+    rc = cl_store_open(&rs.st, c.db_path, c.resume ? 0 : CL_STORE_CREATE, err, errlen);
     if (rc != CLEAVE_OK)
         goto fail;
 
@@ -416,9 +482,24 @@ cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, vo
         if (rc != CLEAVE_OK)
             goto fail;
         run_id = run.id;
-        if (strcmp(rs.sweep_name, "default") != 0)
-            c.sweep_path = rs.sweep_name;
+        if (strcmp(rs.sweep_name, "default") != 0) {
+            snprintf(rs.resumed_sweep, sizeof rs.resumed_sweep, "%s", rs.sweep_name);
+            c.sweep_path = rs.resumed_sweep;
+        }
     }
+    if (c.resume) {
+        char hash_hex[32];
+        if ((rc = parse_parts(&rs, &c, &hash, err, errlen)) != CLEAVE_OK)
+            goto fail;
+        snprintf(hash_hex, sizeof hash_hex, "%016llx", (unsigned long long)hash);
+        if (strcmp(hash_hex, stored_hash) != 0) {
+            snprintf(err, errlen, "sweep '%s' changed since run %lld started; cannot resume it",
+                     rs.sweep_name, (long long)run_id);
+            rc = CLEAVE_EINVAL;
+            goto fail;
+        }
+    }
+    out->rejected_shapes = (int64_t)rs.sweep.rejected;
     /* The device's identity: a different thread count or binding under the same name is a
     ** different device, and is refused. */
     fill_device(&dev, &c);
@@ -427,38 +508,6 @@ cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, vo
         snprintf(err, errlen, "%s", cl_store_errmsg(rs.st));
         goto fail;
     }
-
-    rc = read_sweep_text(&rs, c.sweep_path, err, errlen);
-    if (rc != CLEAVE_OK)
-        goto fail;
-    uint64_t hash = fnv1a(rs.sweep_text);
-    char hash_hex[32];
-    snprintf(hash_hex, sizeof hash_hex, "%016llx", (unsigned long long)hash);
-    if (c.resume && strcmp(hash_hex, stored_hash) != 0) {
-        snprintf(err, errlen, "sweep '%s' changed since run %lld started; cannot resume it",
-                 rs.sweep_name, (long long)run_id);
-        rc = CLEAVE_EINVAL;
-        goto fail;
-    }
-    prof_sweep_opts so = {.seed = c.seed, .max_bytes = c.max_bytes, .max_macs = c.max_macs,
-                          .name = rs.sweep_name};
-    if (c.types && (rc = prof_types_parse(c.types, &so.types, err, errlen)) != CLEAVE_OK)
-        goto fail;
-    if (strcmp(rs.sweep_name, "default") == 0)
-        so.name = "default.sweep";
-    rc = prof_sweep_parse(&rs.sweep, rs.sweep_text, &so, err, errlen);
-    if (rc != CLEAVE_OK)
-        goto fail;
-    out->rejected_shapes = (int64_t)rs.sweep.rejected;
-    if (rs.sweep.n == 0) {
-        snprintf(err, errlen, "the sweep has no layer to profile%s", c.types ? " of those types" : "");
-        rc = CLEAVE_EINVAL;
-        goto fail;
-    }
-    rc = prof_load_parse(&rs.loads, &rs.nloads, c.nloads ? c.loads : default_loads,
-                         c.nloads ? c.nloads : PROF_LOAD_DEFAULT_NSPECS, err, errlen);
-    if (rc != CLEAVE_OK)
-        goto fail;
 
     int64_t planned = (int64_t)(rs.sweep.n * rs.nloads);
     rs.plan = build_plan(rs.sweep.n, rs.nloads, c.seed);

@@ -36,8 +36,8 @@ typedef struct prof_run_config {
     int resume;               /* continue the device's unfinished run */
 } prof_run_config;
 
-/* Defaults: threads = online CPUs, seed 1, window 20 ms, CPU probe on, warm-up 5,
-** 5..100000 reps, 1 % precision, 100 ms per sample, batches of 32, 2 GMACs, a quarter of
+/* Defaults: threads = online CPUs, seed 1, window 40 ms, CPU probe on, warm-up 5,
+** 5..100000 reps, 1 % precision, 150 ms per sample, batches of 32, 2 GMACs, a quarter of
 ** MemAvailable. */
 void prof_run_config_default(prof_run_config *c);
 
@@ -75,6 +75,10 @@ typedef struct prof_run_summary {
 ** an error.  Errors: CLEAVE_EINVAL (bad configuration, device identity conflict, nothing to
 ** resume), CLEAVE_EPARSE (sweep or load spec), CLEAVE_EDB / CLEAVE_EIO (store), others from the
 ** load generator; the message names the thing. */
+/* Check CFG's sweep, type filter and load levels without touching any store: the same parsing
+** prof_run() does first.  Errors as prof_run(). */
+cleave_status prof_run_check(const prof_run_config *cfg, char *err, size_t errlen);
+
 cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, void *arg,
                        volatile sig_atomic_t *stop, prof_run_summary *out, char *err,
                        size_t errlen);
