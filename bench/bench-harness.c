@@ -12,9 +12,11 @@
 */
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <oneapi/dnnl/dnnl.h>
@@ -130,6 +132,42 @@ static double standalone_conv_us(int threads)
     return median(us, REPS);
 }
 
+/* Run the shell command CMD with every online CPU allowed and its stdout in BUF.  This process
+** runs with OMP_PROC_BIND, so OpenMP pinned our main thread to one CPU; a child inheriting that
+** mask would squeeze both of its threads onto that CPU.  Returns the exit status or -1. */
+static int run_capture(const char *cmd, char *buf, size_t buflen)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        cpu_set_t all;
+        CPU_ZERO(&all);
+        for (long i = 0; i < sysconf(_SC_NPROCESSORS_CONF) && i < CPU_SETSIZE; i++)
+            CPU_SET((int)i, &all);
+        sched_setaffinity(0, sizeof all, &all);
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < buflen && (got = read(fds[0], buf + n, buflen - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = '\0';
+    close(fds[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* Median latency reported by `cleave bench --json` for the same layer, or NAN. */
 static double cleave_bench_conv_us(const char *cleave, int threads)
 {
@@ -138,12 +176,7 @@ static double cleave_bench_conv_us(const char *cleave, int threads)
              "%s bench --json --threads %d --reps %d --warmup %d "
              "'conv n=1 c=64 h=56 w=56 k=64 kh=3 kw=3 stride=1 pad=1'",
              cleave, threads, REPS, WARMUP);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return NAN;
-    size_t n = fread(buf, 1, sizeof buf - 1, p);
-    buf[n] = '\0';
-    if (pclose(p) != 0)
+    if (run_capture(cmd, buf, sizeof buf) != 0)
         return NAN;
     const char *m = strstr(buf, "\"median_us\": ");
     return m ? strtod(m + 13, NULL) : NAN;

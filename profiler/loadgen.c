@@ -9,6 +9,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -450,6 +451,17 @@ static void child_main(int wfd, pid_t parent, struct plan *p)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1);
+
+    /* The profiler runs with OMP_PROC_BIND, and OpenMP binds its initial thread to the first
+    ** place; a fork inherits that one-CPU mask, which would squeeze every load thread onto one
+    ** core.  The load is meant for the whole machine: widen the mask to every online CPU (the
+    ** kernel intersects it with any cpuset the process is confined to). */
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+    for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
+        CPU_SET((int)i, &all);
+    sched_setaffinity(0, sizeof all, &all);
 
     /* The parent's signal handlers mean nothing here: reset them.  TERM, INT and HUP stay
     ** blocked (the parent blocked everything around fork) and are taken with sigwait(); every

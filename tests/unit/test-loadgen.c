@@ -2,6 +2,7 @@
 ** tests/unit/test-loadgen.c - the load generator: parsing levels, CPU duty accuracy, memory
 ** capacity and bandwidth, and that no generator ever outlives its parent.
 */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -574,6 +575,27 @@ static void test_start_failure_reported(void **state)
 }
 
 /* memcap raises the child's resident set by about the bytes it reports (+-10 %). */
+/* The profiler's main thread is pinned to one CPU by OpenMP's binding; the generator must still
+** load every CPU, so its mask is widened to all online CPUs whatever the parent's. */
+static void test_affinity_widened(void **state)
+{
+    (void)state;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 2)
+        skip();
+    cpu_set_t saved, one;
+    assert_int_equal(sched_getaffinity(0, sizeof saved, &saved), 0);
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    prof_loadgen *g = start_ok("cpu=100");
+    assert_int_equal(sched_setaffinity(0, sizeof saved, &saved), 0);
+    cpu_set_t child;
+    assert_int_equal(sched_getaffinity(prof_loadgen_pid(g), sizeof child, &child), 0);
+    stop_ok(g);
+    assert_int_equal(CPU_COUNT(&child), CPU_COUNT(&saved));
+}
+
 static void test_memcap_rss(void **state)
 {
     (void)state;
@@ -660,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_no_orphan_after_sigterm_default),
         cmocka_unit_test(test_no_orphan_after_sigkill),
         cmocka_unit_test(test_start_failure_reported),
+        cmocka_unit_test(test_affinity_widened),
         cmocka_unit_test(test_memcap_rss),
         cmocka_unit_test(test_membw_runs),
     };
