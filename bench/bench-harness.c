@@ -66,13 +66,13 @@ static void harness_overhead(void)
     free(scratch);
 }
 
-#define CHECK(call)                                                                            \
-    do {                                                                                       \
-        dnnl_status_t s_ = (call);                                                             \
-        if (s_ != dnnl_success) {                                                              \
-            fprintf(stderr, "bench-harness: %s failed (%d)\n", #call, (int)s_);                \
-            exit(1);                                                                           \
-        }                                                                                      \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        dnnl_status_t s_ = (call);                                                                 \
+        if (s_ != dnnl_success) {                                                                  \
+            fprintf(stderr, "bench-harness: %s failed (%d)\n", #call, (int)s_);                    \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* The minimal loop: one convolution primitive with oneDNN-chosen layouts, timed per execution. */
@@ -93,9 +93,8 @@ static double standalone_conv_us(int threads)
     CHECK(dnnl_memory_desc_init_by_tag(&w_md, 4, w, dnnl_f32, dnnl_format_tag_any));
     CHECK(dnnl_memory_desc_init_by_tag(&b_md, 1, b, dnnl_f32, dnnl_x));
     CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst, dnnl_f32, dnnl_format_tag_any));
-    CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
-                                             dnnl_convolution_direct, &src_md, &w_md, &b_md,
-                                             &dst_md, strides, pad, pad));
+    CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                             &src_md, &w_md, &b_md, &dst_md, strides, pad, pad));
     CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, eng, NULL));
     CHECK(dnnl_primitive_create(&conv, pd));
     dnnl_memory_t m[4];

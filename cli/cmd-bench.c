@@ -207,14 +207,9 @@ int cmd_bench(int argc, char **argv)
             if (cli_parse_bytes("bench", "--max-mem", optarg, &max_mem))
                 return CLI_USAGE;
             break;
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return cli_finish(CLI_OK);
-        default:
-            return cli_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
+        case 'j': json = 1; break;
+        case 'h': fputs(usage, stdout); return cli_finish(CLI_OK);
+        default: return cli_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
         }
     }
     int nspecs = argc - optind;
@@ -229,8 +224,9 @@ int cmd_bench(int argc, char **argv)
         code = cli_error("out of memory");
         goto done;
     }
-    snprintf(cmdline, sizeof cmdline, "cleave bench --threads %ld --reps %ld --warmup %ld --seed %ld",
-             threads, reps, warmup, seed);
+    snprintf(cmdline, sizeof cmdline,
+             "cleave bench --threads %ld --reps %ld --warmup %ld --seed %ld", threads, reps, warmup,
+             seed);
     for (int i = 0; i < nspecs; i++) {
         const char *spec = argv[optind + i];
         uint64_t bytes = 0;

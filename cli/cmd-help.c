@@ -5,7 +5,6 @@
 
 #include <string.h>
 
-
 int cmd_help(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

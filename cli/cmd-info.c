@@ -34,14 +34,9 @@ int cmd_info(int argc, char **argv)
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'j':
-            json = 1;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return cli_finish(CLI_OK);
-        default:
-            return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
+        case 'j': json = 1; break;
+        case 'h': fputs(usage, stdout); return cli_finish(CLI_OK);
+        default: return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
@@ -87,8 +82,8 @@ int cmd_info(int argc, char **argv)
            (double)si.mem_total_bytes / 1073741824.0, (double)si.mem_avail_bytes / 1073741824.0);
     printf("backend     oneDNN %s, ISA %s\n", prof_dnnl_version(), prof_dnnl_isa());
     printf("openmp      %d threads, %s\n", threads, cl_omp_binding());
-    printf("pmu         %s\n", pmu ? "usable (hardware counters)"
-                                   : "not usable (software counters only)");
+    printf("pmu         %s\n",
+           pmu ? "usable (hardware counters)" : "not usable (software counters only)");
     printf("gnuplot     %s\n", gnuplot ? "found" : "not found (plots are written as .gp/.dat)");
     printf("\ncounters:\n");
     for (char *line = strtok(counters, "\n"); line; line = strtok(NULL, "\n"))

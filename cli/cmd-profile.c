@@ -141,23 +141,44 @@ static void print_summary(const prof_run_summary *s, const char *device)
         printf("status: done\n");
     else
         printf("status: interrupted (%s); continue with: cleave profile --device %s --resume\n",
-               s->budget_hit ? "budget reached" : s->interrupted ? "signal" : "stopped", device);
+               s->budget_hit    ? "budget reached"
+               : s->interrupted ? "signal"
+                                : "stopped",
+               device);
 }
 
 int cmd_profile(int argc, char **argv)
 {
-    enum { O_DB = 256, O_SWEEP, O_TYPES, O_LOAD, O_BUDGET, O_THREADS, O_SEED, O_WINDOW,
-           O_SAMPLE, O_PROBES, O_RESUME, O_QUIET, O_DEVICE };
-    static const struct option longopts[] = {
-        {"device", required_argument, NULL, O_DEVICE}, {"db", required_argument, NULL, O_DB},
-        {"sweep", required_argument, NULL, O_SWEEP},   {"types", required_argument, NULL, O_TYPES},
-        {"load", required_argument, NULL, O_LOAD},     {"budget", required_argument, NULL, O_BUDGET},
-        {"threads", required_argument, NULL, O_THREADS}, {"seed", required_argument, NULL, O_SEED},
-        {"window-ms", required_argument, NULL, O_WINDOW},
-        {"sample-ms", required_argument, NULL, O_SAMPLE},
-        {"probes", required_argument, NULL, O_PROBES}, {"resume", no_argument, NULL, O_RESUME},
-        {"quiet", no_argument, NULL, O_QUIET},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    enum {
+        O_DB = 256,
+        O_SWEEP,
+        O_TYPES,
+        O_LOAD,
+        O_BUDGET,
+        O_THREADS,
+        O_SEED,
+        O_WINDOW,
+        O_SAMPLE,
+        O_PROBES,
+        O_RESUME,
+        O_QUIET,
+        O_DEVICE
+    };
+    static const struct option longopts[] = {{"device", required_argument, NULL, O_DEVICE},
+                                             {"db", required_argument, NULL, O_DB},
+                                             {"sweep", required_argument, NULL, O_SWEEP},
+                                             {"types", required_argument, NULL, O_TYPES},
+                                             {"load", required_argument, NULL, O_LOAD},
+                                             {"budget", required_argument, NULL, O_BUDGET},
+                                             {"threads", required_argument, NULL, O_THREADS},
+                                             {"seed", required_argument, NULL, O_SEED},
+                                             {"window-ms", required_argument, NULL, O_WINDOW},
+                                             {"sample-ms", required_argument, NULL, O_SAMPLE},
+                                             {"probes", required_argument, NULL, O_PROBES},
+                                             {"resume", no_argument, NULL, O_RESUME},
+                                             {"quiet", no_argument, NULL, O_QUIET},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     prof_run_config cfg;
     prof_run_summary sum;
     const char *loads[64];
@@ -185,7 +206,8 @@ int cmd_profile(int argc, char **argv)
             if (parse_duration(optarg, &cfg.budget_s))
                 return cli_usage_error("profile",
                                        "option '--budget' needs a positive duration like 90s, "
-                                       "10m or 1h, got '%s'", optarg);
+                                       "10m or 1h, got '%s'",
+                                       optarg);
             break;
         case O_THREADS:
             if (cli_parse_int("profile", "--threads", optarg, 1, 1024, &v))
@@ -217,16 +239,15 @@ int cmd_profile(int argc, char **argv)
             else if (strcmp(optarg, "both") == 0 || strcmp(optarg, "cpu,mem") == 0)
                 cfg.probes = CL_LOADSNAP_PROBE_CPU | CL_LOADSNAP_PROBE_MEM;
             else
-                return cli_usage_error("profile", "option '--probes' takes cpu, mem, both or "
-                                                  "none, got '%s'", optarg);
+                return cli_usage_error("profile",
+                                       "option '--probes' takes cpu, mem, both or "
+                                       "none, got '%s'",
+                                       optarg);
             break;
         case O_RESUME: cfg.resume = 1; break;
         case O_QUIET: quiet = 1; break;
-        case 'h':
-            fputs(usage, stdout);
-            return cli_finish(CLI_OK);
-        default:
-            return cli_usage_error("profile", "unknown option '%s'", argv[optind - 1]);
+        case 'h': fputs(usage, stdout); return cli_finish(CLI_OK);
+        default: return cli_usage_error("profile", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)

@@ -60,10 +60,14 @@ int cli_parse_bytes(const char *cmd, const char *opt, const char *val, unsigned 
     unsigned long long mult = 1;
     if (end != val && *end) {
         switch (*end) {
-        case 'k': case 'K': mult = 1ULL << 10; break;
-        case 'm': case 'M': mult = 1ULL << 20; break;
-        case 'g': case 'G': mult = 1ULL << 30; break;
-        case 't': case 'T': mult = 1ULL << 40; break;
+        case 'k':
+        case 'K': mult = 1ULL << 10; break;
+        case 'm':
+        case 'M': mult = 1ULL << 20; break;
+        case 'g':
+        case 'G': mult = 1ULL << 30; break;
+        case 't':
+        case 'T': mult = 1ULL << 40; break;
         default: mult = 0; break;
         }
         end++;

@@ -13,7 +13,6 @@ void cl_json_string(FILE *out, const char *s);
 /* Write V as a JSON number, or null when V is NaN or infinite (JSON has neither). */
 void cl_json_number(FILE *out, double v);
 
-
 /* Minimal readers for the flat JSON objects cleave writes itself (configurations): find KEY at
 ** the top level of object JSON.  Strings are unescaped into BUF (BUFLEN bytes).  Each returns 0
 ** on success, -1 if the key is missing or its value has another type. */

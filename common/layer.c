@@ -94,18 +94,13 @@ static void act_defaults(int kind, double *alpha, double *beta)
     *alpha = 0.0;
     *beta = 0.0;
     switch (kind) {
-    case CLEAVE_ACT_CLIP:
-        *beta = 6.0;
-        break;
+    case CLEAVE_ACT_CLIP: *beta = 6.0; break;
     case CLEAVE_ACT_HARDSIGMOID:
         *alpha = 0.2;
         *beta = 0.5;
         break;
-    case CLEAVE_ACT_LEAKY:
-        *alpha = 0.01;
-        break;
-    default:
-        break;
+    case CLEAVE_ACT_LEAKY: *alpha = 0.01; break;
+    default: break;
     }
 }
 
@@ -152,9 +147,44 @@ CLEAVE_API void cleave_layer_init(cleave_layer *l, cleave_layer_type type)
 #define T_NCHW (T_ALL & ~T_RNNS)
 
 enum key_id {
-    K_N, K_C, K_H, K_W, K_K, K_KH, K_KW, K_KERNEL, K_SH, K_SW, K_STRIDE, K_PT, K_PL, K_PB, K_PR,
-    K_PH, K_PW, K_PAD, K_DH, K_DW, K_DIL, K_GROUPS, K_BIAS, K_ACT, K_KIND, K_GLOBAL, K_ALPHA,
-    K_BETA, K_LRNK, K_SIZE, K_T, K_LAYERS, K_DIRS, K_AXIS, K_START, K_END, K_PERM, K_NINPUTS,
+    K_N,
+    K_C,
+    K_H,
+    K_W,
+    K_K,
+    K_KH,
+    K_KW,
+    K_KERNEL,
+    K_SH,
+    K_SW,
+    K_STRIDE,
+    K_PT,
+    K_PL,
+    K_PB,
+    K_PR,
+    K_PH,
+    K_PW,
+    K_PAD,
+    K_DH,
+    K_DW,
+    K_DIL,
+    K_GROUPS,
+    K_BIAS,
+    K_ACT,
+    K_KIND,
+    K_GLOBAL,
+    K_ALPHA,
+    K_BETA,
+    K_LRNK,
+    K_SIZE,
+    K_T,
+    K_LAYERS,
+    K_DIRS,
+    K_AXIS,
+    K_START,
+    K_END,
+    K_PERM,
+    K_NINPUTS,
     K_COUNT
 };
 
@@ -388,8 +418,7 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
             return CLEAVE_OK;
         }
         break;
-    default:
-        break;
+    default: break;
     }
 
     rc = parse_i64(val, &v);
@@ -451,8 +480,7 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
         }
         *(id == K_AXIS ? &l->axis : &l->ninputs) = (int)v;
         break;
-    default:
-        break;
+    default: break;
     }
     return CLEAVE_OK;
 }
@@ -564,9 +592,7 @@ CLEAVE_API cleave_shape cleave_layer_output_shape(const cleave_layer *l)
         s.d[1] = l->k;
         s.d[2] = s.d[3] = 1;
         break;
-    case CLEAVE_LAYER_ARGMAX:
-        s.d[l->axis] = 1;
-        break;
+    case CLEAVE_LAYER_ARGMAX: s.d[l->axis] = 1; break;
     case CLEAVE_LAYER_LSTM:
     case CLEAVE_LAYER_GRU:
     case CLEAVE_LAYER_RNN:
@@ -585,26 +611,22 @@ CLEAVE_API cleave_shape cleave_layer_output_shape(const cleave_layer *l)
             s.d[i] = in[l->perm[i]];
         break;
     }
-    case CLEAVE_LAYER_SLICE:
-        s.d[l->axis] = l->end - l->start;
-        break;
-    default:
-        break;
+    case CLEAVE_LAYER_SLICE: s.d[l->axis] = l->end - l->start; break;
+    default: break;
     }
     return s;
 }
 
-#define REQUIRE(cond, ...)                                                                     \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            seterr(err, errlen, __VA_ARGS__);                                                  \
-            return CLEAVE_EINVAL;                                                              \
-        }                                                                                      \
+#define REQUIRE(cond, ...)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            seterr(err, errlen, __VA_ARGS__);                                                      \
+            return CLEAVE_EINVAL;                                                                  \
+        }                                                                                          \
     } while (0)
 
 /* Check that every field F named in NAMES is within [LO, DIM_MAX]. */
-static cleave_status check_range(const char *field, int64_t v, int64_t lo, char *err,
-                                 size_t errlen)
+static cleave_status check_range(const char *field, int64_t v, int64_t lo, char *err, size_t errlen)
 {
     if (v < lo) {
         if (lo == 1)
@@ -621,11 +643,11 @@ static cleave_status check_range(const char *field, int64_t v, int64_t lo, char 
     return CLEAVE_OK;
 }
 
-#define RANGE(field, lo)                                                                       \
-    do {                                                                                       \
-        cleave_status rc_ = check_range(#field, l->field, lo, err, errlen);                    \
-        if (rc_ != CLEAVE_OK)                                                                  \
-            return rc_;                                                                        \
+#define RANGE(field, lo)                                                                           \
+    do {                                                                                           \
+        cleave_status rc_ = check_range(#field, l->field, lo, err, errlen);                        \
+        if (rc_ != CLEAVE_OK)                                                                      \
+            return rc_;                                                                            \
     } while (0)
 
 static cleave_status validate_window(const cleave_layer *l, char *err, size_t errlen)
@@ -665,8 +687,8 @@ static cleave_status validate_window(const cleave_layer *l, char *err, size_t er
     return CLEAVE_OK;
 }
 
-static cleave_status validate_act(int kind, double alpha, double beta, const char *what,
-                                  char *err, size_t errlen)
+static cleave_status validate_act(int kind, double alpha, double beta, const char *what, char *err,
+                                  size_t errlen)
 {
     REQUIRE(kind >= 0 && kind < CLEAVE_ACT_COUNT, "unknown %s kind %d", what, kind);
     REQUIRE(isfinite(alpha) && isfinite(beta), "'alpha' and 'beta' must be finite");
@@ -711,8 +733,8 @@ CLEAVE_API cleave_status cleave_layer_validate(const cleave_layer *l, char *err,
         RANGE(k, 1);
         RANGE(groups, 1);
         REQUIRE(l->c % l->groups == 0 && l->k % l->groups == 0,
-                "groups=%lld must divide c=%lld and k=%lld", (long long)l->groups,
-                (long long)l->c, (long long)l->k);
+                "groups=%lld must divide c=%lld and k=%lld", (long long)l->groups, (long long)l->c,
+                (long long)l->k);
         if ((rc = validate_window(l, err, errlen)) != CLEAVE_OK)
             return rc;
         if ((rc = validate_act(l->act, l->alpha, l->beta, "activation", err, errlen)))
@@ -770,8 +792,8 @@ CLEAVE_API cleave_status cleave_layer_validate(const cleave_layer *l, char *err,
                     (long long)l->cin[i]);
             sum += l->cin[i];
         }
-        REQUIRE(sum == l->c, "concat inputs have %lld channels in all, not c=%lld",
-                (long long)sum, (long long)l->c);
+        REQUIRE(sum == l->c, "concat inputs have %lld channels in all, not c=%lld", (long long)sum,
+                (long long)l->c);
         break;
     }
     case CLEAVE_LAYER_PAD:
@@ -789,13 +811,13 @@ CLEAVE_API cleave_status cleave_layer_validate(const cleave_layer *l, char *err,
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
 
     /* Element counts, MACs and bytes must not overflow. */
     uint64_t bytes;
-    REQUIRE(cleave_layer_buffer_bytes(l, &bytes) == 0, "layer is too large: element counts overflow");
+    REQUIRE(cleave_layer_buffer_bytes(l, &bytes) == 0,
+            "layer is too large: element counts overflow");
     double f[CLEAVE_FEAT_COUNT];
     cleave_layer_features(l, f);
     REQUIRE(f[CLEAVE_FEAT_MACS] < (double)COUNT_MAX, "layer is too large: %.3g MACs",
@@ -847,11 +869,8 @@ static int layer_counts(const cleave_layer *l, int64_t *in, int64_t *out, int64_
             return -1;
         *wts += l->bias ? l->k : 0;
         break;
-    case CLEAVE_LAYER_BN:
-        *wts = 4 * l->c;
-        break;
-    default:
-        break;
+    case CLEAVE_LAYER_BN: *wts = 4 * l->c; break;
+    default: break;
     }
     return 0;
 }
@@ -876,25 +895,19 @@ static double layer_macs(const cleave_layer *l, const cleave_shape *o, double in
     case CLEAVE_LAYER_DECONV:
         /* Every input pixel scatters into k/groups channels through the kernel. */
         return in_elems * (double)(l->k / l->groups) * (double)l->kh * (double)l->kw;
-    case CLEAVE_LAYER_POOL:
-        return out_elems * (double)l->kh * (double)l->kw;
+    case CLEAVE_LAYER_POOL: return out_elems * (double)l->kh * (double)l->kw;
     case CLEAVE_LAYER_FC:
         return (double)l->n * (double)l->k * (double)l->c * (double)l->h * (double)l->w;
-    case CLEAVE_LAYER_LRN:
-        return in_elems * (double)l->size;
+    case CLEAVE_LAYER_LRN: return in_elems * (double)l->size;
     case CLEAVE_LAYER_LSTM:
     case CLEAVE_LAYER_GRU:
     case CLEAVE_LAYER_RNN:
         d = (double)rnn_gates(l->type) * (double)l->k * (double)(l->c + l->k);
         return d * (double)l->t * (double)l->n * (double)l->layers * (double)l->dirs;
-    case CLEAVE_LAYER_RESHAPE:
-        return 0.0;
+    case CLEAVE_LAYER_RESHAPE: return 0.0;
     case CLEAVE_LAYER_SOFTMAX:
-    case CLEAVE_LAYER_ARGMAX:
-        return in_elems;
-    default:
-        (void)o;
-        return out_elems;
+    case CLEAVE_LAYER_ARGMAX: return in_elems;
+    default: (void)o; return out_elems;
     }
 }
 
@@ -908,8 +921,8 @@ CLEAVE_API void cleave_layer_features(const cleave_layer *l, double f[CLEAVE_FEA
         f[CLEAVE_FEAT_MACS] = INFINITY;
         return;
     }
-    int is_rnn = l->type == CLEAVE_LAYER_LSTM || l->type == CLEAVE_LAYER_GRU ||
-                 l->type == CLEAVE_LAYER_RNN;
+    int is_rnn =
+        l->type == CLEAVE_LAYER_LSTM || l->type == CLEAVE_LAYER_GRU || l->type == CLEAVE_LAYER_RNN;
     int has_window = l->type == CLEAVE_LAYER_CONV || l->type == CLEAVE_LAYER_DECONV ||
                      l->type == CLEAVE_LAYER_POOL;
     int is_conv = l->type == CLEAVE_LAYER_CONV || l->type == CLEAVE_LAYER_DECONV;
@@ -923,8 +936,8 @@ CLEAVE_API void cleave_layer_features(const cleave_layer *l, double f[CLEAVE_FEA
     /* Edgent (Li et al., 2018), Table 1: x1 = input feature-map size; for convolution
     ** x2 = (filter size / stride)^2 * number of filters, otherwise the output size. */
     f[CLEAVE_FEAT_X1] = (double)in;
-    f[CLEAVE_FEAT_X2] = is_conv ? (double)(l->kh * l->kw) / (double)(l->sh * l->sw) * (double)l->k
-                                : (double)out;
+    f[CLEAVE_FEAT_X2] =
+        is_conv ? (double)(l->kh * l->kw) / (double)(l->sh * l->sw) * (double)l->k : (double)out;
     f[CLEAVE_FEAT_N] = (double)l->n;
     f[CLEAVE_FEAT_C] = (double)l->c;
     f[CLEAVE_FEAT_H] = is_rnn ? 1.0 : (double)l->h;
@@ -955,11 +968,10 @@ CLEAVE_API void cleave_layer_features(const cleave_layer *l, double f[CLEAVE_FEA
         f[CLEAVE_FEAT_T] = (double)l->t;
         f[CLEAVE_FEAT_LAYERS] = (double)(l->layers * l->dirs);
     }
-    f[CLEAVE_FEAT_NINPUTS] =
-        (l->type == CLEAVE_LAYER_ADD || l->type == CLEAVE_LAYER_MUL ||
-         l->type == CLEAVE_LAYER_CONCAT)
-            ? (double)l->ninputs
-            : 1.0;
+    f[CLEAVE_FEAT_NINPUTS] = (l->type == CLEAVE_LAYER_ADD || l->type == CLEAVE_LAYER_MUL ||
+                              l->type == CLEAVE_LAYER_CONCAT)
+                                 ? (double)l->ninputs
+                                 : 1.0;
 }
 
 CLEAVE_API int cleave_layer_type_features(cleave_layer_type type, cleave_feature *ids, int cap)
@@ -968,29 +980,28 @@ CLEAVE_API int cleave_layer_type_features(cleave_layer_type type, cleave_feature
     ** MACs and bytes, which every type gets. */
 #define F_(e) CLEAVE_FEAT_##e
     static const cleave_feature common_f[] = {F_(MACS), F_(IN_BYTES), F_(OUT_BYTES)};
-    static const cleave_feature conv_f[] = {F_(W_BYTES), F_(X1), F_(X2),    F_(N),
-                                            F_(C),       F_(H),  F_(W),     F_(K),
-                                            F_(KSIZE),   F_(STRIDE), F_(PAD), F_(GROUPS),
-                                            F_(DIL),     F_(BIAS), F_(ACT), F_(OH), F_(OW)};
-    static const cleave_feature pool_f[] = {F_(X1), F_(X2),     F_(N),   F_(C),    F_(H),
-                                            F_(W),  F_(OH),     F_(OW),  F_(KIND), F_(KSIZE),
-                                            F_(STRIDE), F_(PAD)};
-    static const cleave_feature fc_f[] = {F_(W_BYTES), F_(X1), F_(X2), F_(N), F_(K), F_(BIAS),
-                                          F_(ACT)};
+    static const cleave_feature conv_f[] = {
+        F_(W_BYTES), F_(X1),  F_(X2),     F_(N),   F_(C),    F_(H),   F_(W),  F_(K), F_(KSIZE),
+        F_(STRIDE),  F_(PAD), F_(GROUPS), F_(DIL), F_(BIAS), F_(ACT), F_(OH), F_(OW)};
+    static const cleave_feature pool_f[] = {F_(X1),   F_(X2),    F_(N),      F_(C),
+                                            F_(H),    F_(W),     F_(OH),     F_(OW),
+                                            F_(KIND), F_(KSIZE), F_(STRIDE), F_(PAD)};
+    static const cleave_feature fc_f[] = {F_(W_BYTES), F_(X1),   F_(X2), F_(N),
+                                          F_(K),       F_(BIAS), F_(ACT)};
     static const cleave_feature act_f[] = {F_(IN_ELEMS), F_(ACT)};
     static const cleave_feature size_f[] = {F_(IN_ELEMS), F_(OUT_ELEMS), F_(N), F_(C)};
     static const cleave_feature lrn_f[] = {F_(IN_ELEMS), F_(N), F_(C), F_(H), F_(W)};
-    static const cleave_feature rnn_f[] = {F_(W_BYTES), F_(IN_ELEMS), F_(N), F_(C), F_(K),
-                                           F_(T),       F_(LAYERS), F_(BIAS)};
+    static const cleave_feature rnn_f[] = {F_(W_BYTES), F_(IN_ELEMS), F_(N),      F_(C),
+                                           F_(K),       F_(T),        F_(LAYERS), F_(BIAS)};
     static const cleave_feature multi_f[] = {F_(IN_ELEMS), F_(OUT_ELEMS), F_(NINPUTS), F_(C)};
     static const cleave_feature pad_f[] = {F_(IN_ELEMS), F_(OUT_ELEMS), F_(PAD)};
 #undef F_
     const cleave_feature *extra = size_f;
     int nextra = (int)(sizeof size_f / sizeof size_f[0]);
-#define USE_(arr)                                                                              \
-    do {                                                                                       \
-        extra = arr;                                                                           \
-        nextra = (int)(sizeof arr / sizeof arr[0]);                                            \
+#define USE_(arr)                                                                                  \
+    do {                                                                                           \
+        extra = arr;                                                                               \
+        nextra = (int)(sizeof arr / sizeof arr[0]);                                                \
     } while (0)
     switch (type) {
     case CLEAVE_LAYER_CONV:
@@ -1124,29 +1135,21 @@ CLEAVE_API int cleave_layer_format(const cleave_layer *l, char *buf, size_t bufl
         sb_add(&b, " k=%lld bias=%d", (long long)l->k, l->bias);
         sb_act(&b, "act", l->act, l->alpha, l->beta);
         break;
-    case CLEAVE_LAYER_ACT:
-        sb_act(&b, "kind", l->kind, l->alpha, l->beta);
-        break;
+    case CLEAVE_LAYER_ACT: sb_act(&b, "kind", l->kind, l->alpha, l->beta); break;
     case CLEAVE_LAYER_LRN:
         sb_add(&b, " size=%lld alpha=%.9g beta=%.9g lrn_k=%.9g", (long long)l->size, l->alpha,
                l->beta, l->lrn_k);
         break;
     case CLEAVE_LAYER_SOFTMAX:
-    case CLEAVE_LAYER_ARGMAX:
-        sb_add(&b, " axis=%d", l->axis);
-        break;
-    case CLEAVE_LAYER_PAD:
-        sb_pads(&b, l);
-        break;
+    case CLEAVE_LAYER_ARGMAX: sb_add(&b, " axis=%d", l->axis); break;
+    case CLEAVE_LAYER_PAD: sb_pads(&b, l); break;
     case CLEAVE_LAYER_TRANSPOSE:
         sb_add(&b, " perm=%d,%d,%d,%d", l->perm[0], l->perm[1], l->perm[2], l->perm[3]);
         break;
     case CLEAVE_LAYER_SLICE:
-        sb_add(&b, " axis=%d start=%lld end=%lld", l->axis, (long long)l->start,
-               (long long)l->end);
+        sb_add(&b, " axis=%d start=%lld end=%lld", l->axis, (long long)l->start, (long long)l->end);
         break;
-    default:
-        break;
+    default: break;
     }
     return (int)b.len;
 }

@@ -169,20 +169,11 @@ cleave_status cl_parse_pid_stat(const char *text, cl_pid_stat *out, char *err, s
             return fail(CLEAVE_EPARSE, err, errlen, "malformed process stat: field %d", field);
         p = end;
         switch (field) {
-        case 14:
-            s.utime = (unsigned long long)v;
-            break;
-        case 15:
-            s.stime = (unsigned long long)v;
-            break;
-        case 20:
-            s.num_threads = (long)v;
-            break;
-        case 24:
-            s.rss_pages = (long)v;
-            break;
-        default:
-            break;
+        case 14: s.utime = (unsigned long long)v; break;
+        case 15: s.stime = (unsigned long long)v; break;
+        case 20: s.num_threads = (long)v; break;
+        case 24: s.rss_pages = (long)v; break;
+        default: break;
         }
     }
     *out = s;
@@ -309,8 +300,8 @@ static const char *root_or_proc(const char *proc_root)
 }
 
 /* Read ROOT/REL and hand it to PARSE-like callers: a tiny wrapper that builds the path. */
-static cleave_status read_rel(const char *root, const char *rel, char **out, int *err_no,
-                              char *err, size_t errlen)
+static cleave_status read_rel(const char *root, const char *rel, char **out, int *err_no, char *err,
+                              size_t errlen)
 {
     char path[512];
     int n = snprintf(path, sizeof path, "%s/%s", root, rel);
@@ -452,15 +443,18 @@ static double delta(unsigned long long b, unsigned long long e)
     return e > b ? (double)(e - b) : 0.0;
 }
 
-static double clamp01(double x) { return x < 0.0 ? 0.0 : x > 1.0 ? 1.0 : x; }
+static double clamp01(double x)
+{
+    return x < 0.0 ? 0.0 : x > 1.0 ? 1.0 : x;
+}
 
 void cl_loadsnap_compute(const cl_loadsnap_reading *b, const cl_loadsnap_reading *e,
                          double runnable_avg, const cl_meminfo *mem, cleave_load *out)
 {
     const cl_cpu_jiffies *cb = &b->stat.cpu, *ce = &e->stat.cpu;
     double idle = delta(cb->idle, ce->idle) + delta(cb->iowait, ce->iowait);
-    double sys = delta(cb->system, ce->system) + delta(cb->irq, ce->irq) +
-                 delta(cb->softirq, ce->softirq);
+    double sys =
+        delta(cb->system, ce->system) + delta(cb->irq, ce->irq) + delta(cb->softirq, ce->softirq);
     double all = idle + sys + delta(cb->user, ce->user) + delta(cb->nice, ce->nice) +
                  delta(cb->steal, ce->steal);
     double busy = all - idle;
@@ -599,8 +593,8 @@ cleave_status cl_loadsnap_probe_create(cl_loadsnap_probe **out, char *err, size_
         return fail(CLEAVE_ENOMEM, err, errlen, "cannot allocate the load probe: out of memory");
     /* mmap rather than malloc: the buffer is page-aligned, and (under ASan) it is not poisoned
     ** shadow memory that would distort the stream being timed. */
-    void *m = mmap(NULL, PROBE_MEM_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    void *m =
+        mmap(NULL, PROBE_MEM_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
         free(p);
         return fail(CLEAVE_ENOMEM, err, errlen, "cannot allocate the 32 MiB load probe buffer: %s",

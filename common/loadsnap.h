@@ -39,7 +39,7 @@ typedef struct cl_proc_stat {
 /* What we take from /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat (proc(5) fields 3, 14, 15,
 ** 20 and 24). */
 typedef struct cl_pid_stat {
-    char state;                     /* R, S, D, Z, ... */
+    char state;                      /* R, S, D, Z, ... */
     unsigned long long utime, stime; /* USER_HZ jiffies */
     long num_threads;
     long rss_pages;

@@ -3,32 +3,34 @@
 */
 #include <cleave/cleave.h>
 
-CLEAVE_API const char *cleave_version(void) { return CLEAVE_VERSION; }
+CLEAVE_API const char *cleave_version(void)
+{
+    return CLEAVE_VERSION;
+}
 
-CLEAVE_API int cleave_version_number(void) { return CLEAVE_VERSION_NUMBER; }
+CLEAVE_API int cleave_version_number(void)
+{
+    return CLEAVE_VERSION_NUMBER;
+}
 
 CLEAVE_API const char *cleave_strerror(cleave_status status)
 {
     switch (status) {
-#define CLEAVE_STATUS_MSG_(name, value, msg)                                                     \
-    case CLEAVE_##name:                                                                        \
-        return msg;
+#define CLEAVE_STATUS_MSG_(name, value, msg)                                                       \
+    case CLEAVE_##name: return msg;
         CLEAVE_STATUS_MAP(CLEAVE_STATUS_MSG_)
 #undef CLEAVE_STATUS_MSG_
-    default:
-        return "unknown status";
+    default: return "unknown status";
     }
 }
 
 CLEAVE_API const char *cleave_status_name(cleave_status status)
 {
     switch (status) {
-#define CLEAVE_STATUS_NAME_(name, value, msg)                                                    \
-    case CLEAVE_##name:                                                                        \
-        return #name;
+#define CLEAVE_STATUS_NAME_(name, value, msg)                                                      \
+    case CLEAVE_##name: return #name;
         CLEAVE_STATUS_MAP(CLEAVE_STATUS_NAME_)
 #undef CLEAVE_STATUS_NAME_
-    default:
-        return "UNKNOWN";
+    default: return "UNKNOWN";
     }
 }

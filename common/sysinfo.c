@@ -27,7 +27,10 @@ static uint64_t meminfo_bytes(const char *key)
     return v;
 }
 
-uint64_t cl_mem_available_bytes(void) { return meminfo_bytes("MemAvailable"); }
+uint64_t cl_mem_available_bytes(void)
+{
+    return meminfo_bytes("MemAvailable");
+}
 
 void cl_sysinfo_read(cl_sysinfo *si)
 {

@@ -9,9 +9,9 @@
 typedef struct cl_sysinfo {
     char host[128];
     char cpu_model[128];
-    int cores;                 /* online logical CPUs */
+    int cores; /* online logical CPUs */
     uint64_t mem_total_bytes;
-    uint64_t mem_avail_bytes;  /* MemAvailable at the time of the call */
+    uint64_t mem_avail_bytes; /* MemAvailable at the time of the call */
 } cl_sysinfo;
 
 /* Fill *SI from /proc and uname.  Fields that cannot be read are "unknown" or 0. */

@@ -32,7 +32,8 @@ void fit_feature_label(const fit_features *f, int i, char *buf, size_t buflen)
     if (i < f->nstatic)
         snprintf(buf, buflen, "%s", cleave_feature_name(f->statics[i]));
     else
-        snprintf(buf, buflen, DYN_PREFIX "%s", cleave_load_feature_name(f->dynamics[i - f->nstatic]));
+        snprintf(buf, buflen, DYN_PREFIX "%s",
+                 cleave_load_feature_name(f->dynamics[i - f->nstatic]));
 }
 
 char *fit_features_json(const fit_features *f)
@@ -71,7 +72,8 @@ static void add_name(void *arg, int index, const char *name)
         return;
     if (strncmp(name, DYN_PREFIX, strlen(DYN_PREFIX)) == 0) {
         for (int j = 0; j < CLEAVE_LOAD_COUNT; j++)
-            if (strcmp(name + strlen(DYN_PREFIX), cleave_load_feature_name((cleave_load_feature)j)) == 0 &&
+            if (strcmp(name + strlen(DYN_PREFIX),
+                       cleave_load_feature_name((cleave_load_feature)j)) == 0 &&
                 ctx->f->ndynamic < CLEAVE_LOAD_COUNT) {
                 ctx->f->dynamics[ctx->f->ndynamic++] = (cleave_load_feature)j;
                 return;
@@ -230,8 +232,7 @@ cleave_status fit_dataset_read(fit_dataset *out, cl_store *st, const char *devic
     out->excluded = c.unparsable;
     for (size_t i = 0; i < c.n; i++) {
         double *row = out->x + out->n * out->p;
-        if (fit_row(f, &c.layers[i], &c.loads[i], row) != 0 || !(c.y[i] > 0) ||
-            !isfinite(c.y[i])) {
+        if (fit_row(f, &c.layers[i], &c.loads[i], row) != 0 || !(c.y[i] > 0) || !isfinite(c.y[i])) {
             out->excluded++;
             continue;
         }

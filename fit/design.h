@@ -30,7 +30,10 @@ typedef struct fit_features {
     cleave_load_feature dynamics[CLEAVE_LOAD_COUNT];
 } fit_features;
 
-static inline int fit_features_count(const fit_features *f) { return f->nstatic + f->ndynamic; }
+static inline int fit_features_count(const fit_features *f)
+{
+    return f->nstatic + f->ndynamic;
+}
 
 /* Name of feature I of F into BUF. */
 void fit_feature_label(const fit_features *f, int i, char *buf, size_t buflen);
@@ -51,15 +54,15 @@ typedef struct fit_dataset {
     cleave_layer_type type;
     fit_feature_set set;
     fit_features features;
-    size_t n;          /* rows kept */
-    size_t p;          /* features per row */
-    double *x;         /* n x p, row-major */
-    double *y;         /* median latency, microseconds */
+    size_t n;  /* rows kept */
+    size_t p;  /* features per row */
+    double *x; /* n x p, row-major */
+    double *y; /* median latency, microseconds */
     int64_t *sample_id;
-    int *level;        /* index into levels[] of the row's load setting */
-    char (*levels)[96];/* distinct load settings, in order of first appearance */
+    int *level;         /* index into levels[] of the row's load setting */
+    char (*levels)[96]; /* distinct load settings, in order of first appearance */
     size_t nlevels;
-    size_t excluded;   /* rows dropped: unparsable spec, non-finite feature or latency */
+    size_t excluded; /* rows dropped: unparsable spec, non-finite feature or latency */
 } fit_dataset;
 
 /* Read every sample of DEVICE and TYPE from ST into *OUT with the features of SET: the type's

@@ -122,9 +122,15 @@ double fit_predict(const fit_model *m, const double *x)
     return m->log_target ? exp(v) : v;
 }
 
-fit_family fit_model_family(const fit_model *m) { return m->family; }
+fit_family fit_model_family(const fit_model *m)
+{
+    return m->family;
+}
 
-size_t fit_model_nfeatures(const fit_model *m) { return m->p; }
+size_t fit_model_nfeatures(const fit_model *m)
+{
+    return m->p;
+}
 
 void fit_model_describe(const fit_model *m, char *buf, size_t buflen)
 {

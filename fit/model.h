@@ -21,21 +21,22 @@
 #include <cleave/cleave.h>
 
 /* X(enum suffix, name, description).  Values are stored: never renumber. */
-#define FIT_FAMILY_MAP(X)                                                                      \
-    X(LOG, "logarithmic", "OLS of log latency on log(1+x) features (Neurosurgeon's log model)") \
-    X(LINEAR, "linear", "ordinary least squares with intercept")                               \
-    X(LASSO, "lasso", "L1-penalised least squares, coordinate descent, lambda by inner CV")    \
-    X(RIDGE, "ridge", "L2-penalised least squares, lambda by GCV (lambda = 0 included)")        \
-    X(KRR, "kernel_ridge", "RBF kernel ridge regression (Nystrom beyond 3000 rows)")           \
-    X(POLY, "polynomial", "degree 2-3 with interactions on standardised features, ridge-"      \
-                          "stabilised, degree by inner CV")                                    \
+#define FIT_FAMILY_MAP(X)                                                                          \
+    X(LOG, "logarithmic", "OLS of log latency on log(1+x) features (Neurosurgeon's log model)")    \
+    X(LINEAR, "linear", "ordinary least squares with intercept")                                   \
+    X(LASSO, "lasso", "L1-penalised least squares, coordinate descent, lambda by inner CV")        \
+    X(RIDGE, "ridge", "L2-penalised least squares, lambda by GCV (lambda = 0 included)")           \
+    X(KRR, "kernel_ridge", "RBF kernel ridge regression (Nystrom beyond 3000 rows)")               \
+    X(POLY, "polynomial",                                                                          \
+      "degree 2-3 with interactions on standardised features, ridge-"                              \
+      "stabilised, degree by inner CV")                                                            \
     X(GBDT, "gbdt", "gradient-boosted regression trees (least squares), deterministic")
 
 typedef enum fit_family {
 #define FIT_FAM_ENUM_(e, name, desc) FIT_##e,
     FIT_FAMILY_MAP(FIT_FAM_ENUM_)
 #undef FIT_FAM_ENUM_
-    FIT_NFAMILIES
+        FIT_NFAMILIES
 } fit_family;
 
 /* Family name ("polynomial") or NULL; the inverse returns -1 for an unknown name. */
@@ -44,11 +45,11 @@ int fit_family_from_name(const char *name);
 
 /* Options shared by the families; fit_opts_default() fills sensible values. */
 typedef struct fit_opts {
-    uint64_t seed;      /* inner CV folds, GBDT subsampling, Nystrom landmarks */
-    int inner_folds;    /* folds of the inner CV that picks hyper-parameters (default 3) */
-    int log_target;     /* 1: fit log(latency) and predict exp() (better relative error);
-                        ** the logarithmic family always does; default 1 for poly/krr/gbdt,
-                        ** 0 for linear/lasso/ridge, which model latency as the seed did */
+    uint64_t seed;   /* inner CV folds, GBDT subsampling, Nystrom landmarks */
+    int inner_folds; /* folds of the inner CV that picks hyper-parameters (default 3) */
+    int log_target;  /* 1: fit log(latency) and predict exp() (better relative error);
+                     ** the logarithmic family always does; default 1 for poly/krr/gbdt,
+                     ** 0 for linear/lasso/ridge, which model latency as the seed did */
 } fit_opts;
 
 void fit_opts_default(fit_opts *o, fit_family f);
@@ -71,7 +72,8 @@ double fit_predict(const fit_model *m, const double *x);
 fit_family fit_model_family(const fit_model *m);
 size_t fit_model_nfeatures(const fit_model *m);
 
-/* A one-line description of the fitted hyper-parameters, e.g. "degree=2 lambda=1.2e-3 terms=231". */
+/* A one-line description of the fitted hyper-parameters, e.g. "degree=2 lambda=1.2e-3 terms=231".
+ */
 void fit_model_describe(const fit_model *m, char *buf, size_t buflen);
 
 /* Serialise M into a malloc'ed buffer (*BLOB, *BYTES; the caller frees it).  The format is

@@ -12,12 +12,9 @@ const char *prof_backend_for(cleave_layer_type type)
     case CLEAVE_LAYER_DROPOUT:
     case CLEAVE_LAYER_PAD:
     case CLEAVE_LAYER_TRANSPOSE:
-    case CLEAVE_LAYER_SLICE:
-        return "portable";
-    case CLEAVE_LAYER_RESHAPE:
-        return "none";
-    default:
-        return (int)type >= 0 && type < CLEAVE_LAYER_COUNT ? "onednn" : "unknown";
+    case CLEAVE_LAYER_SLICE: return "portable";
+    case CLEAVE_LAYER_RESHAPE: return "none";
+    default: return (int)type >= 0 && type < CLEAVE_LAYER_COUNT ? "onednn" : "unknown";
     }
 }
 
@@ -43,19 +40,16 @@ cleave_status prof_kernel_prepare(prof_kernel **out, const cleave_layer *l, int 
     case CLEAVE_LAYER_SOFTMAX:
     case CLEAVE_LAYER_ADD:
     case CLEAVE_LAYER_MUL:
-    case CLEAVE_LAYER_CONCAT:
-        return prof_dnnl_cnn_prepare(out, l, threads, seed, err, errlen);
+    case CLEAVE_LAYER_CONCAT: return prof_dnnl_cnn_prepare(out, l, threads, seed, err, errlen);
     case CLEAVE_LAYER_LSTM:
     case CLEAVE_LAYER_GRU:
-    case CLEAVE_LAYER_RNN:
-        return prof_dnnl_rnn_prepare(out, l, threads, seed, err, errlen);
+    case CLEAVE_LAYER_RNN: return prof_dnnl_rnn_prepare(out, l, threads, seed, err, errlen);
     case CLEAVE_LAYER_ARGMAX:
     case CLEAVE_LAYER_DROPOUT:
     case CLEAVE_LAYER_PAD:
     case CLEAVE_LAYER_TRANSPOSE:
     case CLEAVE_LAYER_SLICE:
-    case CLEAVE_LAYER_RESHAPE:
-        return prof_portable_prepare(out, l, threads, seed, err, errlen);
+    case CLEAVE_LAYER_RESHAPE: return prof_portable_prepare(out, l, threads, seed, err, errlen);
     default:
         snprintf(err, errlen, "no backend runs layer type '%s'",
                  cleave_layer_type_name(l->type) ? cleave_layer_type_name(l->type) : "?");

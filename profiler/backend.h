@@ -67,7 +67,10 @@ struct prof_kernel {
 cleave_status prof_kernel_prepare(prof_kernel **out, const cleave_layer *l, int threads,
                                   uint64_t seed, char *err, size_t errlen);
 
-static inline cleave_status prof_kernel_run(prof_kernel *k) { return k->ops->run(k); }
+static inline cleave_status prof_kernel_run(prof_kernel *k)
+{
+    return k->ops->run(k);
+}
 
 static inline cleave_status prof_kernel_read(prof_kernel *k, prof_role role, int idx, float *dst,
                                              size_t n)

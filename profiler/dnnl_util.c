@@ -48,17 +48,14 @@ cleave_status prof_dnnl_fail(dnnl_status_t s, const char *what, char *err, size_
     if (err && errlen)
         snprintf(err, errlen, "oneDNN %s failed: %s", what, dnnl_status2str(s));
     switch (s) {
-    case dnnl_out_of_memory:
-        return CLEAVE_ENOMEM;
-    case dnnl_unimplemented:
-        return CLEAVE_EUNSUPPORTED;
-    default:
-        return CLEAVE_EBACKEND;
+    case dnnl_out_of_memory: return CLEAVE_ENOMEM;
+    case dnnl_unimplemented: return CLEAVE_EUNSUPPORTED;
+    default: return CLEAVE_EBACKEND;
     }
 }
 
-cleave_status prof_dnnl_plain_md(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
-                                 char *err, size_t errlen)
+cleave_status prof_dnnl_plain_md(dnnl_memory_desc_t *md, int ndims, const int64_t *dims, char *err,
+                                 size_t errlen)
 {
     /* Row-major strides: the plain layout whatever the rank, without naming a format tag. */
     dnnl_dims_t d, strides;
@@ -85,9 +82,8 @@ size_t prof_dnnl_md_elems(const dnnl_memory_desc_t *md)
 }
 
 /* Reorder SRC (layout SRC_MD) into DST (layout DST_MD) and wait.  Outside any timed region. */
-static cleave_status reorder(dnnl_memory_t src, const dnnl_memory_desc_t *src_md,
-                             dnnl_memory_t dst, const dnnl_memory_desc_t *dst_md, char *err,
-                             size_t errlen)
+static cleave_status reorder(dnnl_memory_t src, const dnnl_memory_desc_t *src_md, dnnl_memory_t dst,
+                             const dnnl_memory_desc_t *dst_md, char *err, size_t errlen)
 {
     dnnl_engine_t eng;
     dnnl_stream_t st;
@@ -173,8 +169,7 @@ cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain,
     const dnnl_memory_desc_t *md = NULL;
     if (!mem || !dst || n != prof_dnnl_md_elems(plain)) {
         if (err && errlen)
-            snprintf(err, errlen, "tensor has %zu elements, not %zu", prof_dnnl_md_elems(plain),
-                     n);
+            snprintf(err, errlen, "tensor has %zu elements, not %zu", prof_dnnl_md_elems(plain), n);
         return CLEAVE_EINVAL;
     }
     cleave_status rc = prof_dnnl_engine(&eng, NULL, err, errlen);
@@ -193,8 +188,7 @@ cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain,
 void prof_dnnl_impl_name(const_dnnl_primitive_desc_t pd, char *buf, size_t buflen)
 {
     const char *name = NULL;
-    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success ||
-        !name)
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success || !name)
         name = "unknown";
     snprintf(buf, buflen, "%s", name);
 }
@@ -210,26 +204,16 @@ const char *prof_dnnl_version(void)
 const char *prof_dnnl_isa(void)
 {
     switch (dnnl_get_effective_cpu_isa()) {
-    case dnnl_cpu_isa_sse41:
-        return "sse41";
-    case dnnl_cpu_isa_avx:
-        return "avx";
-    case dnnl_cpu_isa_avx2:
-        return "avx2";
-    case dnnl_cpu_isa_avx2_vnni:
-        return "avx2_vnni";
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
     case dnnl_cpu_isa_avx512_mic:
-    case dnnl_cpu_isa_avx512_mic_4ops:
-        return "avx512_mic";
-    case dnnl_cpu_isa_avx512_core:
-        return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni:
-        return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16:
-        return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx:
-        return "avx512_core_amx";
-    default:
-        return "unknown";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "unknown";
     }
 }

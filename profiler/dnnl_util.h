@@ -27,8 +27,8 @@ void prof_dnnl_set_threads(int threads);
 cleave_status prof_dnnl_fail(dnnl_status_t s, const char *what, char *err, size_t errlen);
 
 /* Initialise *MD as a dense f32 tensor of NDIMS dims in the plain row-major layout (abcd...). */
-cleave_status prof_dnnl_plain_md(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
-                                 char *err, size_t errlen);
+cleave_status prof_dnnl_plain_md(dnnl_memory_desc_t *md, int ndims, const int64_t *dims, char *err,
+                                 size_t errlen);
 
 /* Create *MEM for MD (any layout) on the engine and fill it with values uniform in [LO, HI)
 ** drawn from *SEED, as if the plain tensor PLAIN (same dims, plain layout) had been filled in

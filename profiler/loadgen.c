@@ -24,11 +24,11 @@
 
 #include "common/loadsnap.h"
 
-#define PERIOD_NS 10000000LL           /* the CPU duty-cycle period: 10 ms */
+#define PERIOD_NS 10000000LL /* the CPU duty-cycle period: 10 ms */
 #define GIB ((uint64_t)1 << 30)
 #define MIB ((uint64_t)1 << 20)
-#define STOP_WAIT_MS 2000              /* after SIGTERM, and again after SIGKILL */
-#define MAX_LIVE 16                    /* generators one process may run at once */
+#define STOP_WAIT_MS 2000 /* after SIGTERM, and again after SIGKILL */
+#define MAX_LIVE 16       /* generators one process may run at once */
 
 static cleave_status fail(cleave_status s, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -92,8 +92,8 @@ static cleave_status parse_value(int k, const char *val, double *out, char *err,
         return fail(CLEAVE_EPARSE, err, errlen,
                     "invalid load value '%s' for '%s': not a whole number", val, kd->name);
     if (v < kd->lo || v > kd->hi)
-        return fail(CLEAVE_ERANGE, err, errlen, "invalid load value '%s' for '%s': must be %s",
-                    val, kd->name, kd->range);
+        return fail(CLEAVE_ERANGE, err, errlen, "invalid load value '%s' for '%s': must be %s", val,
+                    kd->name, kd->range);
     *out = v;
     return CLEAVE_OK;
 }
@@ -236,8 +236,8 @@ cleave_status prof_load_parse(prof_load_setting **out, size_t *n, const char *co
         product *= (double)L.n[k];
     }
     if (product > PROF_LOAD_MAX_SETTINGS) {
-        st = fail(CLEAVE_ERANGE, err, errlen, "too many load settings (%.0f, at most %d)",
-                  product, PROF_LOAD_MAX_SETTINGS);
+        st = fail(CLEAVE_ERANGE, err, errlen, "too many load settings (%.0f, at most %d)", product,
+                  PROF_LOAD_MAX_SETTINGS);
         goto done;
     }
     size_t total = (size_t)product;
@@ -502,8 +502,8 @@ static void child_main(int wfd, pid_t parent, struct plan *p)
     }
     /* Memory capacity: touch one byte of every page so each is really backed by RAM. */
     if (p->memcap_bytes > 0) {
-        unsigned char *m = mmap(NULL, p->memcap_bytes, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        unsigned char *m =
+            mmap(NULL, p->memcap_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) {
             child_report(wfd, STAGE_MEMCAP, errno);
             _exit(1);
@@ -532,10 +532,10 @@ static void child_main(int wfd, pid_t parent, struct plan *p)
 struct prof_loadgen {
     prof_load_setting s;
     prof_loadgen_info info;
-    pid_t pid;        /* 0 for none or once reaped */
-    int slot;         /* index in live_g, -1 if none */
-    int death_told;   /* check() already reported the death */
-    char death[160];  /* "died: ..." once reaped after an unexpected end */
+    pid_t pid;       /* 0 for none or once reaped */
+    int slot;        /* index in live_g, -1 if none */
+    int death_told;  /* check() already reported the death */
+    char death[160]; /* "died: ..." once reaped after an unexpected end */
 };
 
 /* Children not yet reaped, for prof_loadgen_kill_all() (a signal handler may read them).
@@ -568,7 +568,10 @@ static int live_add(pid_t pid)
     return -1;
 }
 
-static int was_killed_all(int slot) { return slot >= 0 && atomic_load(&killed_g[slot]); }
+static int was_killed_all(int slot)
+{
+    return slot >= 0 && atomic_load(&killed_g[slot]);
+}
 
 static void live_remove(int slot)
 {
@@ -707,8 +710,8 @@ cleave_status prof_loadgen_start(prof_loadgen **out, const prof_load_setting *s,
     g->info.memcap_bytes = p.memcap_bytes;
 
     if (pipe2(fds, O_CLOEXEC) != 0) {
-        st = fail(CLEAVE_EIO, err, errlen, "cannot start load generator: pipe: %s",
-                  strerror(errno));
+        st =
+            fail(CLEAVE_EIO, err, errlen, "cannot start load generator: pipe: %s", strerror(errno));
         goto done;
     }
     /* Block every signal across fork(): the child must not run the parent's handlers before it
@@ -789,9 +792,9 @@ cleave_status prof_loadgen_start(prof_loadgen **out, const prof_load_setting *s,
                                                "allocate the memory-capacity buffer",
                                                "create a load thread"};
             int stage = h.stage > 0 && h.stage <= STAGE_THREAD ? h.stage : STAGE_THREAD;
-            st = fail(h.err_no == ENOMEM ? CLEAVE_ENOMEM : CLEAVE_EIO, err, errlen,
-                      "cannot start load generator: cannot %s: %s", what[stage],
-                      strerror(h.err_no));
+            st =
+                fail(h.err_no == ENOMEM ? CLEAVE_ENOMEM : CLEAVE_EIO, err, errlen,
+                     "cannot start load generator: cannot %s: %s", what[stage], strerror(h.err_no));
             goto done;
         }
     }
@@ -875,7 +878,10 @@ done:
     return st;
 }
 
-pid_t prof_loadgen_pid(const prof_loadgen *g) { return g ? g->pid : 0; }
+pid_t prof_loadgen_pid(const prof_loadgen *g)
+{
+    return g ? g->pid : 0;
+}
 
 void prof_loadgen_get_info(const prof_loadgen *g, prof_loadgen_info *info)
 {

@@ -35,7 +35,10 @@
 /* The default of `cleave profile` when no --load is given, as --load strings: a synthetic grid,
 ** because a model can only learn how latency depends on load from samples taken across loads;
 ** `none` samples whatever load there happens to be (typically none on a calibration machine). */
-#define PROF_LOAD_DEFAULT_SPECS {"cpu=0,50,100", "membw=0,1"}
+#define PROF_LOAD_DEFAULT_SPECS                                                                    \
+    {                                                                                              \
+        "cpu=0,50,100", "membw=0,1"                                                                \
+    }
 #define PROF_LOAD_DEFAULT_NSPECS 2
 
 /* Upper bounds accepted by the parser. */
@@ -96,11 +99,11 @@ typedef struct prof_loadgen prof_loadgen;
 
 /* What a running generator applied (for the run's record). */
 typedef struct prof_loadgen_info {
-    pid_t pid;                /* 0 for "none" */
-    int cpu_threads;          /* threads actually started (0 when cpu=0) */
+    pid_t pid;       /* 0 for "none" */
+    int cpu_threads; /* threads actually started (0 when cpu=0) */
     int membw_threads;
-    uint64_t membw_bytes;     /* per membw thread */
-    uint64_t memcap_bytes;    /* allocated and touched */
+    uint64_t membw_bytes;  /* per membw thread */
+    uint64_t memcap_bytes; /* allocated and touched */
 } prof_loadgen_info;
 
 /* Start the generator for setting S.  Returns once the child runs every thread and has touched

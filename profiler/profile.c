@@ -22,8 +22,8 @@
 #include "profiler/sweep.h"
 #include "profiler/timing.h"
 
-#define SETTLE_MS 150        /* after a load level starts, before the first sample */
-#define COMMIT_EVERY_NS 2e9  /* commit a batch at least this often */
+#define SETTLE_MS 150       /* after a load level starts, before the first sample */
+#define COMMIT_EVERY_NS 2e9 /* commit a batch at least this often */
 
 void prof_run_config_default(prof_run_config *c)
 {
@@ -55,7 +55,10 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-static double now_s(void) { return (double)prof_now_ns() * 1e-9; }
+static double now_s(void)
+{
+    return (double)prof_now_ns() * 1e-9;
+}
 
 static void shuffle(uint32_t *v, size_t n, uint64_t *rng)
 {
@@ -134,8 +137,8 @@ static char *config_json(const prof_run_config *c, const char *sweep_name, uint6
             "\"warmup\": %d, \"min_reps\": %d, \"max_reps\": %d, \"target_rel\": %.17g, "
             "\"sample_ms\": %.17g, \"max_bytes\": %llu, \"max_macs\": %.17g}",
             (unsigned long long)c->seed, c->threads, c->window_ms, c->probes, c->warmup,
-            c->min_reps, c->max_reps, c->target_rel, c->sample_ms,
-            (unsigned long long)c->max_bytes, c->max_macs);
+            c->min_reps, c->max_reps, c->target_rel, c->sample_ms, (unsigned long long)c->max_bytes,
+            c->max_macs);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
@@ -223,8 +226,8 @@ static cleave_status config_from_json(prof_run_config *c, struct run_state *rs, 
     c->types = rs->types_buf[0] ? rs->types_buf : NULL;
     c->loads = rs->load_specs;
     c->nloads = rs->nload_specs;
-#define NUM_(key, field, type)                                                                 \
-    if (cl_json_get_number(json, key, &v) == 0)                                                \
+#define NUM_(key, field, type)                                                                     \
+    if (cl_json_get_number(json, key, &v) == 0)                                                    \
         c->field = (type)v;
     NUM_("seed", seed, uint64_t);
     NUM_("threads", threads, int);
@@ -360,7 +363,9 @@ static cleave_status parse_parts(struct run_state *rs, const prof_run_config *c,
         return rc;
     *hash = fnv1a(rs->sweep_text);
     const char *slash = strrchr(rs->sweep_name, '/');
-    prof_sweep_opts so = {.seed = c->seed, .max_bytes = c->max_bytes, .max_macs = c->max_macs,
+    prof_sweep_opts so = {.seed = c->seed,
+                          .max_bytes = c->max_bytes,
+                          .max_macs = c->max_macs,
                           .name = slash ? slash + 1 : rs->sweep_name};
     if (strcmp(rs->sweep_name, "default") == 0)
         so.name = "default.sweep";
@@ -430,8 +435,7 @@ cleave_status prof_run_check(const prof_run_config *cfg, char *err, size_t errle
 }
 
 cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, void *arg,
-                       volatile sig_atomic_t *stop, prof_run_summary *out, char *err,
-                       size_t errlen)
+                       volatile sig_atomic_t *stop, prof_run_summary *out, char *err, size_t errlen)
 {
     struct run_state rs;
     prof_run_config c = *cfg;
@@ -473,8 +477,8 @@ cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, vo
             goto fail;
         }
         if (!found) {
-            snprintf(err, errlen, "device '%s' has no unfinished run to resume in '%s'",
-                     c.device, c.db_path);
+            snprintf(err, errlen, "device '%s' has no unfinished run to resume in '%s'", c.device,
+                     c.db_path);
             rc = CLEAVE_EINVAL;
             goto fail;
         }
@@ -522,9 +526,10 @@ cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, vo
     }
     if (c.resume) {
         if (run.planned != planned) {
-            snprintf(err, errlen, "run %lld planned %lld samples, its sweep now gives %lld; "
-                     "cannot resume it", (long long)run_id, (long long)run.planned,
-                     (long long)planned);
+            snprintf(err, errlen,
+                     "run %lld planned %lld samples, its sweep now gives %lld; "
+                     "cannot resume it",
+                     (long long)run_id, (long long)run.planned, (long long)planned);
             rc = CLEAVE_EINVAL;
             goto fail;
         }

@@ -21,19 +21,19 @@ typedef struct prof_run_config {
     const char *types;        /* comma-separated type filter, NULL = all */
     const char *const *loads; /* --load specs (NULL/0: PROF_LOAD_DEFAULT_SPECS) */
     size_t nloads;
-    int threads;              /* backend threads */
-    uint64_t seed;            /* random sweep lines and the plan order */
-    double budget_s;          /* stop after this much wall time (0: no limit) */
-    int window_ms;            /* dynamic-feature window before each sample */
-    unsigned probes;          /* CL_LOADSNAP_PROBE_* bits */
+    int threads;     /* backend threads */
+    uint64_t seed;   /* random sweep lines and the plan order */
+    double budget_s; /* stop after this much wall time (0: no limit) */
+    int window_ms;   /* dynamic-feature window before each sample */
+    unsigned probes; /* CL_LOADSNAP_PROBE_* bits */
     int warmup, min_reps, max_reps;
-    double target_rel;        /* precision target of the median */
-    double sample_ms;         /* timed repetitions of one sample last at least this long (and at
-                              ** most 3x, to reach the precision target) */
-    int batch;                /* samples per committed batch */
-    uint64_t max_bytes;       /* sweep cap on a layer's buffers */
-    double max_macs;          /* sweep cap on a layer's MACs */
-    int resume;               /* continue the device's unfinished run */
+    double target_rel;  /* precision target of the median */
+    double sample_ms;   /* timed repetitions of one sample last at least this long (and at
+                        ** most 3x, to reach the precision target) */
+    int batch;          /* samples per committed batch */
+    uint64_t max_bytes; /* sweep cap on a layer's buffers */
+    double max_macs;    /* sweep cap on a layer's MACs */
+    int resume;         /* continue the device's unfinished run */
 } prof_run_config;
 
 /* Defaults: threads = online CPUs, seed 1, window 40 ms, CPU probe on, warm-up 5,
@@ -58,14 +58,14 @@ typedef void (*prof_progress_fn)(const prof_progress *p, void *arg);
 typedef struct prof_run_summary {
     int64_t run_id;
     int64_t planned, stored, measured, skipped_resume, rejected_shapes;
-    int64_t failed_samples;     /* layers the backend refused or that failed to run */
-    char first_failure[1536];    /* the first such failure's message */
-    double wall_s;              /* of this invocation */
-    double kernel_s;            /* inside the timed repetitions */
+    int64_t failed_samples;   /* layers the backend refused or that failed to run */
+    char first_failure[1536]; /* the first such failure's message */
+    double wall_s;            /* of this invocation */
+    double kernel_s;          /* inside the timed repetitions */
     double warmup_s, window_s, prepare_s, store_s, loadgen_s;
-    int finished;               /* every planned sample is stored */
-    int interrupted;            /* STOP was raised */
-    int budget_hit;             /* the budget ran out */
+    int finished;    /* every planned sample is stored */
+    int interrupted; /* STOP was raised */
+    int budget_hit;  /* the budget ran out */
 } prof_run_summary;
 
 /* Run (or, with CFG->resume, continue) a profiling run.  STOP is polled between samples (a

@@ -24,8 +24,8 @@ struct key_val {
     long long lo, hi;              /* V_RANGE, V_LOGRANGE */
     char choices[MAX_CHOICES][32]; /* V_CHOICE */
     int nchoices;
-    size_t *perm;                  /* stratum order of this key over the line's draws */
-    char drawn[128];               /* the value of the current draw */
+    size_t *perm;    /* stratum order of this key over the line's draws */
+    char drawn[128]; /* the value of the current draw */
 };
 
 static int add_entry(prof_sweep *s, size_t *cap, const cleave_layer *l, int random, int line)
@@ -131,17 +131,14 @@ static int classify(struct key_val *kv, const char *key, const char *value, char
 /* Draw every ranged value of the line for draw I (stratified by the keys' permutations when
 ** STRATIFIED, plain uniform otherwise), resolve references and 'same', and build the spec. */
 static int draw(struct key_val *kv, int nkv, const char *type, size_t i, size_t count,
-                int stratified, uint64_t *rng, char *spec, size_t speclen, char *msg,
-                size_t msglen)
+                int stratified, uint64_t *rng, char *spec, size_t speclen, char *msg, size_t msglen)
 {
     for (int j = 0; j < nkv; j++) {
         double u = cl_rng_uniform(rng);
         if (stratified && kv[j].perm)
             u = ((double)kv[j].perm[i] + u) / (double)count;
         switch (kv[j].kind) {
-        case V_FIXED:
-            strcpy(kv[j].drawn, kv[j].text);
-            break;
+        case V_FIXED: strcpy(kv[j].drawn, kv[j].text); break;
         case V_RANGE: {
             long long v = kv[j].lo + (long long)floor(u * (double)(kv[j].hi - kv[j].lo + 1));
             snprintf(kv[j].drawn, sizeof kv[j].drawn, "%lld", v > kv[j].hi ? kv[j].hi : v);
@@ -159,8 +156,7 @@ static int draw(struct key_val *kv, int nkv, const char *type, size_t i, size_t 
             strcpy(kv[j].drawn, kv[j].choices[c < kv[j].nchoices ? c : kv[j].nchoices - 1]);
             break;
         }
-        default:
-            break;
+        default: break;
         }
     }
     /* References and 'same' after every plain value is known. */

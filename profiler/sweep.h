@@ -4,7 +4,8 @@
 ** A sweep file (in data/sweeps/, named NAME.sweep) holds one entry per line; '#' starts a comment.
 **
 **   conv n=1 c=3 h=224 w=224 k=64 kernel=11 stride=4 pad=2        a fixed layer (real network)
-**   random 40 conv n=1 c=3..512:log h=7..224:log w=@h k=8..512:log kernel=1|3|5|7 stride=1|2 pad=same
+**   random 40 conv n=1 c=3..512:log h=7..224:log w=@h k=8..512:log kernel=1|3|5|7 stride=1|2
+*pad=same
 **
 ** A `random COUNT TYPE key=value...` line draws COUNT layers by Latin hypercube sampling over its
 ** ranged keys (McKay, Beckman & Conover 1979): each ranged key's range is cut into COUNT equal
@@ -39,11 +40,11 @@ typedef struct prof_sweep {
 } prof_sweep;
 
 typedef struct prof_sweep_opts {
-    uint64_t seed;           /* random lines */
-    uint64_t max_bytes;      /* refuse layers whose buffers exceed this (0: no cap) */
-    double max_macs;         /* refuse layers with more MACs (0: no cap) */
-    unsigned types;          /* bit (1 << type) per type to keep; 0: all */
-    const char *name;        /* file name for messages */
+    uint64_t seed;      /* random lines */
+    uint64_t max_bytes; /* refuse layers whose buffers exceed this (0: no cap) */
+    double max_macs;    /* refuse layers with more MACs (0: no cap) */
+    unsigned types;     /* bit (1 << type) per type to keep; 0: all */
+    const char *name;   /* file name for messages */
 } prof_sweep_opts;
 
 /* Parse sweep TEXT into *OUT (entries in file order; random lines expanded).  Errors name the

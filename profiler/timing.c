@@ -55,8 +55,8 @@ void prof_timing_stats(double *us, int n, prof_timing *out)
     out->mad_us = quantile(us, n, 0.5);
     /* 1.4826 * MAD estimates the standard deviation of normal data; the median's standard
     ** error is about 1.2533 * sigma / sqrt(n), but the cruder sigma/sqrt(n) is what we report. */
-    out->rel_se = out->median_us > 0 ? 1.4826 * out->mad_us / sqrt((double)n) / out->median_us
-                                     : 0.0;
+    out->rel_se =
+        out->median_us > 0 ? 1.4826 * out->mad_us / sqrt((double)n) / out->median_us : 0.0;
 }
 
 /* Relative standard error of the median of the first N samples (copied, then sorted). */

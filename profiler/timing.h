@@ -23,11 +23,11 @@ typedef struct prof_timing_opts {
 } prof_timing_opts;
 
 typedef struct prof_timing {
-    int reps;                 /* timed executions done */
+    int reps; /* timed executions done */
     double median_us, min_us, p90_us, max_us, mean_us;
-    double mad_us;            /* median absolute deviation */
-    double rel_se;            /* 1.4826 * MAD / sqrt(reps) / median */
-    uint64_t total_ns;        /* sum of the timed executions */
+    double mad_us;     /* median absolute deviation */
+    double rel_se;     /* 1.4826 * MAD / sqrt(reps) / median */
+    uint64_t total_ns; /* sum of the timed executions */
 } prof_timing;
 
 /* Monotonic clock in nanoseconds. */

@@ -21,62 +21,62 @@ extern "C" {
 #endif
 
 /* X(enum suffix, text name, description).  Order is the catalogue order; values are stable. */
-#define CLEAVE_LAYER_TYPE_MAP(X)                                                               \
-    X(CONV, "conv", "convolution (grouped, depthwise, dilated)")                              \
-    X(DECONV, "deconv", "transposed convolution")                                             \
-    X(POOL, "pool", "max / average / global pooling")                                         \
-    X(FC, "fc", "fully connected (inner product, Gemm)")                                      \
-    X(BN, "bn", "batch normalisation (inference)")                                            \
-    X(ACT, "act", "activation (relu, relu6, clip, sigmoid, tanh, hardswish, ...)")            \
-    X(LRN, "lrn", "local response normalisation (across channels)")                           \
-    X(DROPOUT, "dropout", "dropout at inference (a copy)")                                    \
-    X(SOFTMAX, "softmax", "softmax along an axis")                                            \
-    X(ARGMAX, "argmax", "index of the maximum along an axis")                                 \
-    X(LSTM, "lstm", "long short-term memory")                                                 \
-    X(GRU, "gru", "gated recurrent unit")                                                     \
-    X(RNN, "rnn", "vanilla recurrent layer (tanh)")                                           \
-    X(ADD, "add", "elementwise sum of two tensors")                                           \
-    X(MUL, "mul", "elementwise product of two tensors")                                       \
-    X(CONCAT, "concat", "concatenation along channels")                                       \
-    X(PAD, "pad", "constant spatial padding")                                                 \
-    X(TRANSPOSE, "transpose", "permutation of the four axes")                                 \
-    X(SLICE, "slice", "contiguous slice along one axis")                                      \
+#define CLEAVE_LAYER_TYPE_MAP(X)                                                                   \
+    X(CONV, "conv", "convolution (grouped, depthwise, dilated)")                                   \
+    X(DECONV, "deconv", "transposed convolution")                                                  \
+    X(POOL, "pool", "max / average / global pooling")                                              \
+    X(FC, "fc", "fully connected (inner product, Gemm)")                                           \
+    X(BN, "bn", "batch normalisation (inference)")                                                 \
+    X(ACT, "act", "activation (relu, relu6, clip, sigmoid, tanh, hardswish, ...)")                 \
+    X(LRN, "lrn", "local response normalisation (across channels)")                                \
+    X(DROPOUT, "dropout", "dropout at inference (a copy)")                                         \
+    X(SOFTMAX, "softmax", "softmax along an axis")                                                 \
+    X(ARGMAX, "argmax", "index of the maximum along an axis")                                      \
+    X(LSTM, "lstm", "long short-term memory")                                                      \
+    X(GRU, "gru", "gated recurrent unit")                                                          \
+    X(RNN, "rnn", "vanilla recurrent layer (tanh)")                                                \
+    X(ADD, "add", "elementwise sum of two tensors")                                                \
+    X(MUL, "mul", "elementwise product of two tensors")                                            \
+    X(CONCAT, "concat", "concatenation along channels")                                            \
+    X(PAD, "pad", "constant spatial padding")                                                      \
+    X(TRANSPOSE, "transpose", "permutation of the four axes")                                      \
+    X(SLICE, "slice", "contiguous slice along one axis")                                           \
     X(RESHAPE, "reshape", "reshape / flatten (costs nothing)")
 
 typedef enum cleave_layer_type {
 #define CLEAVE_LT_ENUM_(e, name, desc) CLEAVE_LAYER_##e,
     CLEAVE_LAYER_TYPE_MAP(CLEAVE_LT_ENUM_)
 #undef CLEAVE_LT_ENUM_
-    CLEAVE_LAYER_COUNT
+        CLEAVE_LAYER_COUNT
 } cleave_layer_type;
 
 /* Pooling kinds (cleave_layer.kind for CLEAVE_LAYER_POOL). */
 typedef enum cleave_pool_kind {
     CLEAVE_POOL_MAX = 0,
-    CLEAVE_POOL_AVG = 1,     /* average excluding padding (ONNX default) */
-    CLEAVE_POOL_AVG_PAD = 2  /* average including padding (PyTorch default) */
+    CLEAVE_POOL_AVG = 1,    /* average excluding padding (ONNX default) */
+    CLEAVE_POOL_AVG_PAD = 2 /* average including padding (PyTorch default) */
 } cleave_pool_kind;
 
 /* Activation kinds (cleave_layer.kind for CLEAVE_LAYER_ACT, cleave_layer.act for fused).
 ** Parameters: CLIP uses alpha = lower, beta = upper bound; LEAKY uses alpha = slope;
 ** HARDSIGMOID computes max(0, min(1, alpha*x + beta)) (ONNX: alpha 0.2, beta 0.5).
 ** X(enum suffix, text name). */
-#define CLEAVE_ACT_KIND_MAP(X)                                                                 \
-    X(NONE, "none")                                                                            \
-    X(RELU, "relu")                                                                            \
-    X(RELU6, "relu6")                                                                          \
-    X(CLIP, "clip")                                                                            \
-    X(SIGMOID, "sigmoid")                                                                      \
-    X(TANH, "tanh")                                                                            \
-    X(HARDSWISH, "hardswish")                                                                  \
-    X(HARDSIGMOID, "hardsigmoid")                                                              \
+#define CLEAVE_ACT_KIND_MAP(X)                                                                     \
+    X(NONE, "none")                                                                                \
+    X(RELU, "relu")                                                                                \
+    X(RELU6, "relu6")                                                                              \
+    X(CLIP, "clip")                                                                                \
+    X(SIGMOID, "sigmoid")                                                                          \
+    X(TANH, "tanh")                                                                                \
+    X(HARDSWISH, "hardswish")                                                                      \
+    X(HARDSIGMOID, "hardsigmoid")                                                                  \
     X(LEAKY, "leaky")
 
 typedef enum cleave_act_kind {
 #define CLEAVE_ACT_ENUM_(e, name) CLEAVE_ACT_##e,
     CLEAVE_ACT_KIND_MAP(CLEAVE_ACT_ENUM_)
 #undef CLEAVE_ACT_ENUM_
-    CLEAVE_ACT_COUNT
+        CLEAVE_ACT_COUNT
 } cleave_act_kind;
 
 #define CLEAVE_MAX_INPUTS 16 /* most inputs a concat may have */
@@ -103,26 +103,26 @@ typedef enum cleave_act_kind {
 */
 typedef struct cleave_layer {
     cleave_layer_type type;
-    int kind;               /* pool: cleave_pool_kind; act: cleave_act_kind */
-    int64_t n, c, h, w;     /* input shape */
-    int64_t k;              /* output channels / features / hidden size */
-    int64_t kh, kw;         /* kernel or window */
-    int64_t sh, sw;         /* strides */
-    int64_t pt, pl, pb, pr; /* padding: top, left, bottom, right */
-    int64_t dh, dw;         /* dilation, 1 = dense */
-    int64_t groups;         /* conv/deconv groups; groups == c == k is depthwise */
-    int bias;               /* conv/deconv/fc/rnn: has a bias */
-    int act;                /* conv/fc: fused activation (cleave_act_kind) */
-    int global;             /* pool: window covers the whole plane */
-    double alpha, beta;     /* activation parameters; lrn alpha and beta */
-    double lrn_k;           /* lrn bias term */
-    int64_t size;           /* lrn local size (channels) */
-    int64_t t;              /* rnn sequence length */
-    int64_t layers, dirs;   /* rnn stacked layers, directions */
-    int axis;               /* softmax, argmax, slice: 0..3 */
-    int64_t start, end;     /* slice bounds along axis */
-    int perm[4];            /* transpose */
-    int ninputs;            /* add, mul: 2; concat: 2..CLEAVE_MAX_INPUTS */
+    int kind;                       /* pool: cleave_pool_kind; act: cleave_act_kind */
+    int64_t n, c, h, w;             /* input shape */
+    int64_t k;                      /* output channels / features / hidden size */
+    int64_t kh, kw;                 /* kernel or window */
+    int64_t sh, sw;                 /* strides */
+    int64_t pt, pl, pb, pr;         /* padding: top, left, bottom, right */
+    int64_t dh, dw;                 /* dilation, 1 = dense */
+    int64_t groups;                 /* conv/deconv groups; groups == c == k is depthwise */
+    int bias;                       /* conv/deconv/fc/rnn: has a bias */
+    int act;                        /* conv/fc: fused activation (cleave_act_kind) */
+    int global;                     /* pool: window covers the whole plane */
+    double alpha, beta;             /* activation parameters; lrn alpha and beta */
+    double lrn_k;                   /* lrn bias term */
+    int64_t size;                   /* lrn local size (channels) */
+    int64_t t;                      /* rnn sequence length */
+    int64_t layers, dirs;           /* rnn stacked layers, directions */
+    int axis;                       /* softmax, argmax, slice: 0..3 */
+    int64_t start, end;             /* slice bounds along axis */
+    int perm[4];                    /* transpose */
+    int ninputs;                    /* add, mul: 2; concat: 2..CLEAVE_MAX_INPUTS */
     int64_t cin[CLEAVE_MAX_INPUTS]; /* concat input channels */
 } cleave_layer;
 
@@ -132,39 +132,39 @@ typedef struct cleave_shape {
 } cleave_shape;
 
 /* Static feature identifiers.  X(enum suffix, name, description).  Values are stable. */
-#define CLEAVE_FEATURE_MAP(X)                                                                  \
-    X(MACS, "macs", "multiply-accumulates (or elementwise operations)")                         \
-    X(IN_BYTES, "in_bytes", "bytes of all inputs")                                             \
-    X(OUT_BYTES, "out_bytes", "bytes of the output")                                           \
-    X(W_BYTES, "weight_bytes", "bytes of weights and biases")                                  \
-    X(IN_ELEMS, "in_elems", "elements of all inputs (Neurosurgeon: input neurons)")           \
-    X(OUT_ELEMS, "out_elems", "elements of the output (output neurons)")                      \
-    X(X1, "x1", "Edgent x1: input feature-map size (c*h*w)")                                   \
-    X(X2, "x2", "Edgent x2: (filter size / stride)^2 * filters")                                \
-    X(N, "n", "batch")                                                                         \
-    X(C, "c", "input channels / features")                                                     \
-    X(H, "h", "input height")                                                                  \
-    X(W, "w", "input width")                                                                   \
-    X(K, "k", "output channels / features / hidden size")                                      \
-    X(KSIZE, "ksize", "kernel or window area kh*kw")                                            \
-    X(STRIDE, "stride", "stride (sh*sw)")                                                      \
-    X(PAD, "pad", "padding, summed over four sides")                                           \
-    X(GROUPS, "groups", "groups")                                                              \
-    X(DIL, "dilation", "dilation (dh*dw)")                                                     \
-    X(BIAS, "bias", "has a bias (0/1)")                                                        \
-    X(ACT, "act", "activation kind (fused or the layer's own)")                                \
-    X(KIND, "kind", "pooling kind")                                                            \
-    X(OH, "oh", "output height")                                                               \
-    X(OW, "ow", "output width")                                                                \
-    X(T, "t", "sequence length")                                                               \
-    X(LAYERS, "layers", "stacked recurrent layers times directions")                           \
+#define CLEAVE_FEATURE_MAP(X)                                                                      \
+    X(MACS, "macs", "multiply-accumulates (or elementwise operations)")                            \
+    X(IN_BYTES, "in_bytes", "bytes of all inputs")                                                 \
+    X(OUT_BYTES, "out_bytes", "bytes of the output")                                               \
+    X(W_BYTES, "weight_bytes", "bytes of weights and biases")                                      \
+    X(IN_ELEMS, "in_elems", "elements of all inputs (Neurosurgeon: input neurons)")                \
+    X(OUT_ELEMS, "out_elems", "elements of the output (output neurons)")                           \
+    X(X1, "x1", "Edgent x1: input feature-map size (c*h*w)")                                       \
+    X(X2, "x2", "Edgent x2: (filter size / stride)^2 * filters")                                   \
+    X(N, "n", "batch")                                                                             \
+    X(C, "c", "input channels / features")                                                         \
+    X(H, "h", "input height")                                                                      \
+    X(W, "w", "input width")                                                                       \
+    X(K, "k", "output channels / features / hidden size")                                          \
+    X(KSIZE, "ksize", "kernel or window area kh*kw")                                               \
+    X(STRIDE, "stride", "stride (sh*sw)")                                                          \
+    X(PAD, "pad", "padding, summed over four sides")                                               \
+    X(GROUPS, "groups", "groups")                                                                  \
+    X(DIL, "dilation", "dilation (dh*dw)")                                                         \
+    X(BIAS, "bias", "has a bias (0/1)")                                                            \
+    X(ACT, "act", "activation kind (fused or the layer's own)")                                    \
+    X(KIND, "kind", "pooling kind")                                                                \
+    X(OH, "oh", "output height")                                                                   \
+    X(OW, "ow", "output width")                                                                    \
+    X(T, "t", "sequence length")                                                                   \
+    X(LAYERS, "layers", "stacked recurrent layers times directions")                               \
     X(NINPUTS, "ninputs", "number of inputs")
 
 typedef enum cleave_feature {
 #define CLEAVE_FEAT_ENUM_(e, name, desc) CLEAVE_FEAT_##e,
     CLEAVE_FEATURE_MAP(CLEAVE_FEAT_ENUM_)
 #undef CLEAVE_FEAT_ENUM_
-    CLEAVE_FEAT_COUNT
+        CLEAVE_FEAT_COUNT
 } cleave_feature;
 
 /* Set *L to type TYPE with every field at its default: n = c = h = w = 1, k = 1, kernel 1x1,

@@ -23,24 +23,24 @@ extern "C" {
 #define CLEAVE_VERSION_NUMBER 1000 /* major * 1000000 + minor * 1000 + patch */
 
 /* X(name, value, message): one list from which the enum and the messages are generated. */
-#define CLEAVE_STATUS_MAP(X)                                                                   \
-    X(OK, 0, "not an error")                                                                   \
-    X(ENOMEM, -1, "out of memory")                                                             \
-    X(EINVAL, -2, "invalid argument")                                                          \
-    X(EIO, -3, "I/O error")                                                                    \
-    X(EDB, -4, "store error")                                                                  \
-    X(ENUMERIC, -5, "numerical failure while fitting")                                         \
-    X(ENOMODEL, -6, "no model for this layer type")                                            \
-    X(EPARSE, -7, "malformed input")                                                           \
-    X(EUNSUPPORTED, -8, "not supported here")                                                  \
-    X(ERANGE, -9, "value out of range")                                                        \
+#define CLEAVE_STATUS_MAP(X)                                                                       \
+    X(OK, 0, "not an error")                                                                       \
+    X(ENOMEM, -1, "out of memory")                                                                 \
+    X(EINVAL, -2, "invalid argument")                                                              \
+    X(EIO, -3, "I/O error")                                                                        \
+    X(EDB, -4, "store error")                                                                      \
+    X(ENUMERIC, -5, "numerical failure while fitting")                                             \
+    X(ENOMODEL, -6, "no model for this layer type")                                                \
+    X(EPARSE, -7, "malformed input")                                                               \
+    X(EUNSUPPORTED, -8, "not supported here")                                                      \
+    X(ERANGE, -9, "value out of range")                                                            \
     X(EBACKEND, -10, "execution backend failure")
 
 typedef enum cleave_status {
 #define CLEAVE_STATUS_ENUM_(name, value, msg) CLEAVE_##name = value,
     CLEAVE_STATUS_MAP(CLEAVE_STATUS_ENUM_)
 #undef CLEAVE_STATUS_ENUM_
-    CLEAVE_STATUS_MIN_ = -10
+        CLEAVE_STATUS_MIN_ = -10
 } cleave_status;
 
 /* The library's version string, e.g. "0.1.0"; a static string, never freed. */

@@ -231,7 +231,8 @@ static void test_bad_input(void **state)
     expect_error("act n=1 kind=swish", CLEAVE_EPARSE, "unknown activation 'swish'");
     expect_error("act n=1 kind=clip alpha=2 beta=1", CLEAVE_EINVAL,
                  "clip bounds must satisfy alpha <= beta, got 2 > 1");
-    expect_error("act n=1 alpha=nan", CLEAVE_EPARSE, "value of 'alpha' is not a finite number: 'nan'");
+    expect_error("act n=1 alpha=nan", CLEAVE_EPARSE,
+                 "value of 'alpha' is not a finite number: 'nan'");
     expect_error("transpose n=1 perm=0,1,1,2", CLEAVE_EINVAL,
                  "'perm' must be a permutation of 0,1,2,3");
     expect_error("transpose n=1 perm=0,1,2", CLEAVE_EPARSE,

@@ -63,10 +63,10 @@ static void test_parse_cross_product(void **state)
     prof_load_setting *v = parse_ok(specs, 3, 12);
     /* cpu slowest, memcap fastest. */
     static const char *const texts[12] = {
-        "cpu=0,membw=0,memcap=0",     "cpu=0,membw=0,memcap=0.3",   "cpu=0,membw=1,memcap=0",
-        "cpu=0,membw=1,memcap=0.3",   "cpu=50,membw=0,memcap=0",    "cpu=50,membw=0,memcap=0.3",
-        "cpu=50,membw=1,memcap=0",    "cpu=50,membw=1,memcap=0.3",  "cpu=100,membw=0,memcap=0",
-        "cpu=100,membw=0,memcap=0.3", "cpu=100,membw=1,memcap=0",   "cpu=100,membw=1,memcap=0.3",
+        "cpu=0,membw=0,memcap=0",     "cpu=0,membw=0,memcap=0.3",  "cpu=0,membw=1,memcap=0",
+        "cpu=0,membw=1,memcap=0.3",   "cpu=50,membw=0,memcap=0",   "cpu=50,membw=0,memcap=0.3",
+        "cpu=50,membw=1,memcap=0",    "cpu=50,membw=1,memcap=0.3", "cpu=100,membw=0,memcap=0",
+        "cpu=100,membw=0,memcap=0.3", "cpu=100,membw=1,memcap=0",  "cpu=100,membw=1,memcap=0.3",
     };
     for (int i = 0; i < 12; i++) {
         assert_string_equal(v[i].text, texts[i]);
@@ -151,29 +151,50 @@ static void test_parse_errors(void **state)
         {{"cpu=0x10"}, 1, CLEAVE_EPARSE, "invalid load value '0x10' for 'cpu': not a number"},
         {{"cpu=nan"}, 1, CLEAVE_EPARSE, "invalid load value 'nan' for 'cpu': not a number"},
         {{"cpu=1e999"}, 1, CLEAVE_EPARSE, "invalid load value '1e999' for 'cpu': not a number"},
-        {{"cpu=-5"}, 1, CLEAVE_ERANGE,
+        {{"cpu=-5"},
+         1,
+         CLEAVE_ERANGE,
          "invalid load value '-5' for 'cpu': must be between 0 and 100"},
-        {{"cpu=0,100.5"}, 1, CLEAVE_ERANGE,
+        {{"cpu=0,100.5"},
+         1,
+         CLEAVE_ERANGE,
          "invalid load value '100.5' for 'cpu': must be between 0 and 100"},
-        {{"memcap=0.95"}, 1, CLEAVE_ERANGE,
+        {{"memcap=0.95"},
+         1,
+         CLEAVE_ERANGE,
          "invalid load value '0.95' for 'memcap': must be between 0 and 0.9"},
-        {{"memcap=-0.1"}, 1, CLEAVE_ERANGE,
+        {{"memcap=-0.1"},
+         1,
+         CLEAVE_ERANGE,
          "invalid load value '-0.1' for 'memcap': must be between 0 and 0.9"},
-        {{"memcap=lots"}, 1, CLEAVE_EPARSE,
-         "invalid load value 'lots' for 'memcap': not a number"},
-        {{"membw=1.5"}, 1, CLEAVE_EPARSE,
+        {{"memcap=lots"}, 1, CLEAVE_EPARSE, "invalid load value 'lots' for 'memcap': not a number"},
+        {{"membw=1.5"},
+         1,
+         CLEAVE_EPARSE,
          "invalid load value '1.5' for 'membw': not a whole number"},
-        {{"membw=-1"}, 1, CLEAVE_ERANGE,
+        {{"membw=-1"},
+         1,
+         CLEAVE_ERANGE,
          "invalid load value '-1' for 'membw': must be between 0 and 1024"},
-        {{"membw=2000"}, 1, CLEAVE_ERANGE,
+        {{"membw=2000"},
+         1,
+         CLEAVE_ERANGE,
          "invalid load value '2000' for 'membw': must be between 0 and 1024"},
-        {{"cpu_threads=0"}, 1, CLEAVE_ERANGE,
+        {{"cpu_threads=0"},
+         1,
+         CLEAVE_ERANGE,
          "invalid load value '0' for 'cpu_threads': must be between 1 and 1024"},
-        {{"none", "cpu=50"}, 2, CLEAVE_EPARSE,
+        {{"none", "cpu=50"},
+         2,
+         CLEAVE_EPARSE,
          "load 'none' cannot be combined with other load levels"},
-        {{"cpu=50,none"}, 1, CLEAVE_EPARSE,
+        {{"cpu=50,none"},
+         1,
+         CLEAVE_EPARSE,
          "load 'none' cannot be combined with other load levels"},
-        {{"none", "none"}, 2, CLEAVE_EPARSE,
+        {{"none", "none"},
+         2,
+         CLEAVE_EPARSE,
          "load 'none' cannot be combined with other load levels"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -612,8 +633,7 @@ static void test_memcap_rss(void **state)
     cl_pid_stat ps;
 
     prof_loadgen *g = start_ok("cpu=0");
-    assert_int_equal(cl_read_pid_stat(NULL, prof_loadgen_pid(g), &ps, err, sizeof err),
-                     CLEAVE_OK);
+    assert_int_equal(cl_read_pid_stat(NULL, prof_loadgen_pid(g), &ps, err, sizeof err), CLEAVE_OK);
     double base = (double)ps.rss_pages * (double)page;
     stop_ok(g);
 
@@ -647,8 +667,8 @@ static void test_membw_runs(void **state)
     sleep_ms(500);
     child_times(info.pid, &c1, &rw1);
     double wall = now_s() - t0;
-    print_message("membw=1: child CPU %.2f s, run+wait %.2f s over %.2f s\n", c1 - c0,
-                  rw1 - rw0, wall);
+    print_message("membw=1: child CPU %.2f s, run+wait %.2f s over %.2f s\n", c1 - c0, rw1 - rw0,
+                  wall);
     /* One thread that never sleeps wants the whole wall time; under contention it waits. */
     assert_true(c1 - c0 >= 0.3 * wall || rw1 - rw0 >= 0.8 * wall);
     cl_pid_stat ps;

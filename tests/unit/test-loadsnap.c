@@ -25,12 +25,12 @@
 #define EPS 1e-12
 
 /* cmocka 1.1.5 has no double comparison; print both values on failure. */
-#define assert_near(a, b, eps)                                                                 \
-    do {                                                                                       \
-        double a_ = (a), b_ = (b);                                                             \
-        if (!(fabs(a_ - b_) <= (eps)))                                                         \
-            print_error("%s = %.17g, expected %.17g\n", #a, a_, b_);                          \
-        assert_true(fabs(a_ - b_) <= (eps));                                                   \
+#define assert_near(a, b, eps)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (eps)))                                                             \
+            print_error("%s = %.17g, expected %.17g\n", #a, a_, b_);                               \
+        assert_true(fabs(a_ - b_) <= (eps));                                                       \
     } while (0)
 
 static void sleep_ms(int ms)
@@ -63,28 +63,26 @@ static void test_feature_names(void **state)
 
 /* --- parsers ------------------------------------------------------------------------------ */
 
-static const char STAT_BEGIN[] =
-    "cpu  1000 0 500 8000 100 10 20 5 0 0\n"
-    "cpu0 500 0 250 4000 50 5 10 3 0 0\n"
-    "cpu1 500 0 250 4000 50 5 10 2 0 0\n"
-    "intr 123456 0 0 0 0 0 0 0 0 0 0\n"
-    "ctxt 987654\n"
-    "btime 1700000000\n"
-    "processes 4321\n"
-    "procs_running 5\n"
-    "procs_blocked 0\n"
-    "softirq 1000 0 0 0 0 0 0 0 0 0 0\n";
+static const char STAT_BEGIN[] = "cpu  1000 0 500 8000 100 10 20 5 0 0\n"
+                                 "cpu0 500 0 250 4000 50 5 10 3 0 0\n"
+                                 "cpu1 500 0 250 4000 50 5 10 2 0 0\n"
+                                 "intr 123456 0 0 0 0 0 0 0 0 0 0\n"
+                                 "ctxt 987654\n"
+                                 "btime 1700000000\n"
+                                 "processes 4321\n"
+                                 "procs_running 5\n"
+                                 "procs_blocked 0\n"
+                                 "softirq 1000 0 0 0 0 0 0 0 0 0 0\n";
 
-static const char STAT_END[] =
-    "cpu  1100 10 530 8050 110 12 23 5 7 0\n"
-    "cpu0 550 5 265 4025 55 6 12 3 0 0\n"
-    "cpu1 550 5 265 4025 55 6 11 2 7 0\n"
-    "intr 123999 0 0 0 0 0 0 0 0 0 0\n"
-    "ctxt 987999\n"
-    "btime 1700000000\n"
-    "processes 4330\n"
-    "procs_running 6\n"
-    "procs_blocked 1\n";
+static const char STAT_END[] = "cpu  1100 10 530 8050 110 12 23 5 7 0\n"
+                               "cpu0 550 5 265 4025 55 6 12 3 0 0\n"
+                               "cpu1 550 5 265 4025 55 6 11 2 7 0\n"
+                               "intr 123999 0 0 0 0 0 0 0 0 0 0\n"
+                               "ctxt 987999\n"
+                               "btime 1700000000\n"
+                               "processes 4330\n"
+                               "procs_running 6\n"
+                               "procs_blocked 1\n";
 
 /* proc(5) layout; the command name holds a space and a ')' to test field counting. */
 static const char SELF_BEGIN[] =
@@ -160,8 +158,7 @@ static void test_parse_psi_meminfo(void **state)
     assert_int_equal(cl_parse_psi(PSI_MEM_END, &t, err, sizeof err), CLEAVE_OK);
     assert_true(t == 5000.0);
     /* "full" alone is not enough, and total= must be on the "some" line. */
-    assert_int_equal(cl_parse_psi("full avg10=0.00 total=7\n", &t, err, sizeof err),
-                     CLEAVE_EPARSE);
+    assert_int_equal(cl_parse_psi("full avg10=0.00 total=7\n", &t, err, sizeof err), CLEAVE_EPARSE);
     assert_string_equal(err, "malformed pressure file: no 'some ... total='");
     assert_int_equal(cl_parse_psi("some avg10=0.00\nfull total=7\n", &t, err, sizeof err),
                      CLEAVE_EPARSE);
@@ -287,8 +284,8 @@ static void put_task(const char *root, int tid, char state)
 {
     char rel[64], text[256];
     snprintf(rel, sizeof rel, "self/task/%d/stat", tid);
-    snprintf(text, sizeof text,
-             "%d (cleave) %c 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 3 0 1 1 1\n", tid, state);
+    snprintf(text, sizeof text, "%d (cleave) %c 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 3 0 1 1 1\n", tid,
+             state);
     put(root, rel, text);
 }
 
@@ -376,7 +373,10 @@ static void test_fake_proc_tree(void **state)
 
 /* --- the real machine --------------------------------------------------------------------- */
 
-static int in01(double x) { return x >= 0.0 && x <= 1.0; }
+static int in01(double x)
+{
+    return x >= 0.0 && x <= 1.0;
+}
 
 static void test_real_sampler(void **state)
 {
@@ -384,16 +384,15 @@ static void test_real_sampler(void **state)
     cl_loadsnap_probe *probe = NULL;
     char err[256] = "";
     assert_int_equal(cl_loadsnap_probe_create(&probe, err, sizeof err), CLEAVE_OK);
-    cl_loadsnap_opts o = {.probes = CL_LOADSNAP_PROBE_CPU | CL_LOADSNAP_PROBE_MEM,
-                          .probe = probe};
+    cl_loadsnap_opts o = {.probes = CL_LOADSNAP_PROBE_CPU | CL_LOADSNAP_PROBE_MEM, .probe = probe};
     cleave_load L;
     cleave_status st = cl_loadsnap_sample(50, &o, &L, err, sizeof err);
     if (st != CLEAVE_OK)
         print_error("%s\n", err);
     assert_int_equal(st, CLEAVE_OK);
     for (int f = 0; f < CLEAVE_LOAD_COUNT; f++)
-        print_message("%-15s %14.4f %s\n", cleave_load_feature_name((cleave_load_feature)f),
-                      L.v[f], cleave_load_feature_unit((cleave_load_feature)f));
+        print_message("%-15s %14.4f %s\n", cleave_load_feature_name((cleave_load_feature)f), L.v[f],
+                      cleave_load_feature_unit((cleave_load_feature)f));
     assert_true(in01(L.v[CLEAVE_LOAD_CPU_UTIL]));
     assert_true(in01(L.v[CLEAVE_LOAD_SYS_CPU]));
     assert_true(in01(L.v[CLEAVE_LOAD_OTHER_CPU]));

@@ -38,9 +38,9 @@ static void test_default_sweep(void **state)
     prof_sweep a, b, c;
     char err[256];
     prof_sweep_opts o = {.seed = 7, .max_macs = 2.5e9};
-    assert_int_equal(prof_sweep_load(&a, CLEAVE_SRC_DIR "/data/sweeps/default.sweep", &o, err,
-                                     sizeof err),
-                     CLEAVE_OK);
+    assert_int_equal(
+        prof_sweep_load(&a, CLEAVE_SRC_DIR "/data/sweeps/default.sweep", &o, err, sizeof err),
+        CLEAVE_OK);
     assert_true(a.n > 800);
     int seen[CLEAVE_LAYER_COUNT] = {0};
     for (size_t i = 0; i < a.n; i++) {
@@ -52,15 +52,15 @@ static void test_default_sweep(void **state)
             fail_msg("type '%s' has only %d shapes in the default sweep",
                      cleave_layer_type_name((cleave_layer_type)t), seen[t]);
     /* Same seed, same draws; another seed, other draws; fixed lines identical either way. */
-    assert_int_equal(prof_sweep_load(&b, CLEAVE_SRC_DIR "/data/sweeps/default.sweep", &o, err,
-                                     sizeof err),
-                     CLEAVE_OK);
+    assert_int_equal(
+        prof_sweep_load(&b, CLEAVE_SRC_DIR "/data/sweeps/default.sweep", &o, err, sizeof err),
+        CLEAVE_OK);
     assert_int_equal(a.n, b.n);
     assert_memory_equal(a.entries, b.entries, a.n * sizeof *a.entries);
     o.seed = 8;
-    assert_int_equal(prof_sweep_load(&c, CLEAVE_SRC_DIR "/data/sweeps/default.sweep", &o, err,
-                                     sizeof err),
-                     CLEAVE_OK);
+    assert_int_equal(
+        prof_sweep_load(&c, CLEAVE_SRC_DIR "/data/sweeps/default.sweep", &o, err, sizeof err),
+        CLEAVE_OK);
     size_t differ = 0;
     for (size_t i = 0; i < a.n && i < c.n; i++)
         differ += memcmp(&a.entries[i].layer, &c.entries[i].layer, sizeof(cleave_layer)) != 0;
