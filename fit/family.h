@@ -53,6 +53,7 @@ struct fit_model {
     const struct fit_family_ops *ops;
     size_t p;       /* raw features per row */
     int log_target; /* the family fitted log latency */
+    double tmin, tmax; /* range of the training targets (on the target scale) */
     void *impl;     /* the family's own state */
 };
 

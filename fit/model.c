@@ -10,17 +10,24 @@
 #include <string.h>
 
 #include <gsl/gsl_errno.h>
+#include <pthread.h>
 
 #include "common/rng.h"
 
 #define BLOB_MAGIC 0x4c444f4d564c4543ULL /* "CLEVMODL" little-endian */
-#define BLOB_VERSION 1
+#define BLOB_VERSION 2
 
 static const char *const family_names[] = {
 #define X_(e, name, desc) name,
     FIT_FAMILY_MAP(X_)
 #undef X_
 };
+
+/* OpenBLAS (linked for GSL's CBLAS calls) would start its own thread pool inside every model
+** fit; the fitter already runs one model per core, so it is pinned to one thread. */
+void openblas_set_num_threads(int num_threads);
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
 static const struct fit_family_ops *family_ops(fit_family f)
 {
@@ -67,6 +74,7 @@ cleave_status fit_train(fit_model **out, fit_family f, const double *x, size_t n
     *out = NULL;
     /* GSL's default handler aborts the process (DESIGN.md); library code must return instead. */
     gsl_set_error_handler_off();
+    pthread_once(&blas_once, blas_single_thread);
     const struct fit_family_ops *ops = family_ops(f);
     if (!ops) {
         snprintf(err, errlen, "unknown regression family %d", (int)f);
@@ -102,8 +110,13 @@ cleave_status fit_train(fit_model **out, fit_family f, const double *x, size_t n
     m->ops = ops;
     m->p = p;
     m->log_target = f == FIT_LOG ? 1 : opts->log_target;
-    for (size_t i = 0; i < n; i++)
+    m->tmin = INFINITY;
+    m->tmax = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
         t[i] = m->log_target ? log(y[i]) : y[i];
+        m->tmin = t[i] < m->tmin ? t[i] : m->tmin;
+        m->tmax = t[i] > m->tmax ? t[i] : m->tmax;
+    }
     rc = ops->train(m, x, n, p, t, opts, err, errlen);
     if (rc != CLEAVE_OK)
         goto fail;
@@ -116,10 +129,22 @@ fail:
     return rc;
 }
 
+/* How far a log-target prediction may leave the training range: a factor of 1000 either way.
+** Flexible families (kernel ridge, polynomial) extrapolate wildly in log space, and exp() turns
+** that into latencies of 1e40 us; a factor of 1000 still lets a model speak about layers much
+** larger or smaller than any it saw. */
+#define LOG_MARGIN 6.907755278982137 /* ln(1000) */
+
 double fit_predict(const fit_model *m, const double *x)
 {
     double v = m->ops->predict(m, x);
-    return m->log_target ? exp(v) : v;
+    if (!m->log_target)
+        return v;
+    if (v > m->tmax + LOG_MARGIN)
+        v = m->tmax + LOG_MARGIN;
+    else if (v < m->tmin - LOG_MARGIN)
+        v = m->tmin - LOG_MARGIN;
+    return exp(v);
 }
 
 fit_family fit_model_family(const fit_model *m)
@@ -150,7 +175,7 @@ void fit_model_free(fit_model *m)
     free(m);
 }
 
-/* Blob layout: magic, version, family, p, log_target, then the family's payload. */
+/* Blob layout: magic, version, family, p, log_target, target range, the family's payload. */
 cleave_status fit_model_save(const fit_model *m, void **blob, size_t *bytes)
 {
     fit_buf b = {NULL, 0, 0, 0};
@@ -159,6 +184,8 @@ cleave_status fit_model_save(const fit_model *m, void **blob, size_t *bytes)
     fit_buf_u64(&b, (uint64_t)m->family);
     fit_buf_u64(&b, (uint64_t)m->p);
     fit_buf_u64(&b, (uint64_t)m->log_target);
+    fit_buf_f64(&b, m->tmin);
+    fit_buf_f64(&b, m->tmax);
     m->ops->save(m, &b);
     if (b.failed) {
         free(b.p);
@@ -197,6 +224,10 @@ cleave_status fit_model_load(fit_model **out, const void *blob, size_t bytes, ch
     m->ops = ops;
     m->p = fit_read_count(&r, 1u << 20);
     m->log_target = fit_read_u64(&r) != 0;
+    m->tmin = fit_read_f64(&r);
+    m->tmax = fit_read_f64(&r);
+    if (m->tmin > m->tmax)
+        r.failed = 1;
     if (ops && !r.failed && m->p > 0)
         ops->load(m, &r);
     if (!ops || r.failed || m->p == 0 || r.pos != r.len) {

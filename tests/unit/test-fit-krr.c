@@ -431,14 +431,14 @@ static void test_bad_blobs(void **state)
     assert_int_equal(fit_model_load(&back, copy, bytes + 1, err, sizeof err), CLEAVE_EPARSE);
     assert_string_equal(err, "stored model is truncated or malformed");
 
-    /* Payload after the 40-byte header: nc, nystrom, gamma, ... */
-    const size_t gamma_at = 40 + 16;
+    /* Payload after the 56-byte header: nc, nystrom, gamma, ... */
+    const size_t gamma_at = 56 + 16;
     double bad = -1.0;
     memcpy(copy + gamma_at, &bad, 8);
     assert_int_equal(fit_model_load(&back, copy, bytes, err, sizeof err), CLEAVE_EPARSE);
     memcpy(copy, blob, bytes);
     uint64_t huge = UINT64_C(1) << 40;
-    memcpy(copy + 40, &huge, 8);
+    memcpy(copy + 56, &huge, 8);
     assert_int_equal(fit_model_load(&back, copy, bytes, err, sizeof err), CLEAVE_EPARSE);
     memcpy(copy, blob, bytes);
     assert_int_equal(fit_model_load(&back, copy, bytes, err, sizeof err), CLEAVE_OK);

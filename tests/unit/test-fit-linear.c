@@ -655,15 +655,15 @@ static void test_save_load(void **state)
     char err[256];
     assert_int_equal(fit_model_save(m, &blob, &bytes), CLEAVE_OK);
     unsigned char *u = blob;
-    /* header: magic, version, family, p, log_target; then degree, terms */
-    assert_true(u[40] == 3);
-    assert_true(u[48] == 56);
-    u[48] = 55;
+    /* header: magic, version, family, p, log_target, tmin, tmax; then degree, terms */
+    assert_true(u[56] == 3);
+    assert_true(u[64] == 56);
+    u[64] = 55;
     fit_model *bad = NULL;
     assert_int_equal(fit_model_load(&bad, blob, bytes, err, sizeof err), CLEAVE_EPARSE);
     assert_null(bad);
-    u[48] = 56;
-    u[40] = 4; /* degree 4 */
+    u[64] = 56;
+    u[56] = 4; /* degree 4 */
     assert_int_equal(fit_model_load(&bad, blob, bytes, err, sizeof err), CLEAVE_EPARSE);
     assert_null(bad);
     free(blob);
