@@ -24,9 +24,13 @@ struct cli_cmd {
 /* Every subcommand, defined in cli/cmd-<name>.c. */
 int cmd_bench(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_db(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* The table entry for NAME, or NULL; the overview listing every command (cli/main.c). */
 const struct cli_cmd *cli_find_command(const char *name);

@@ -8,8 +8,12 @@
 #include <unistd.h>
 
 static const struct cli_cmd commands[] = {
+    {"calibrate", cmd_calibrate, "calibrate a device once: profile, fit and report"},
     {"profile", cmd_profile, "time layers under synthetic load into the store"},
     {"bench", cmd_bench, "time layers on this machine's backend"},
+    {"fit", cmd_fit, "fit latency models from stored samples"},
+    {"predict", cmd_predict, "predict the latency of layers on a device"},
+    {"report", cmd_report, "R² tables and plots per layer type"},
     {"db", cmd_db, "inspect, export, merge or check a store"},
     {"info", cmd_info, "describe this machine, the backend and what is usable"},
     {"help", cmd_help, "show help for cleave or one of its commands"},

@@ -7,5 +7,6 @@
 #include "status.h"
 #include "layer.h"
 #include "load.h"
+#include "predict.h"
 
 #endif /* CLEAVE_CLEAVE_H */
