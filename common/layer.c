@@ -4,6 +4,8 @@
 */
 #include <cleave/cleave.h>
 
+#include "common/layer.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -697,7 +699,7 @@ static cleave_status validate_act(int kind, double alpha, double beta, const cha
     return CLEAVE_OK;
 }
 
-CLEAVE_API cleave_status cleave_layer_validate(const cleave_layer *l, char *err, size_t errlen)
+cleave_status cl_layer_check(const cleave_layer *l, double *feats, char *err, size_t errlen)
 {
     cleave_status rc;
     if (!l) {
@@ -814,15 +816,19 @@ CLEAVE_API cleave_status cleave_layer_validate(const cleave_layer *l, char *err,
     default: break;
     }
 
-    /* Element counts, MACs and bytes must not overflow. */
-    uint64_t bytes;
-    REQUIRE(cleave_layer_buffer_bytes(l, &bytes) == 0,
-            "layer is too large: element counts overflow");
-    double f[CLEAVE_FEAT_COUNT];
+    /* Element counts, MACs and bytes must not overflow: the features computation reports an
+    ** overflow of any element count as infinite MACs. */
+    double local[CLEAVE_FEAT_COUNT], *f = feats ? feats : local;
     cleave_layer_features(l, f);
+    REQUIRE(isfinite(f[CLEAVE_FEAT_MACS]), "layer is too large: element counts overflow");
     REQUIRE(f[CLEAVE_FEAT_MACS] < (double)COUNT_MAX, "layer is too large: %.3g MACs",
             f[CLEAVE_FEAT_MACS]);
     return CLEAVE_OK;
+}
+
+CLEAVE_API cleave_status cleave_layer_validate(const cleave_layer *l, char *err, size_t errlen)
+{
+    return cl_layer_check(l, NULL, err, errlen);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -114,19 +114,25 @@ cleave_status fit_features_parse(fit_features *f, const char *json, char *err, s
     return CLEAVE_OK;
 }
 
+int fit_row_from(const fit_features *f, const double *statics, const cleave_load *load, double *row)
+{
+    int k = 0, bad = 0;
+    for (int i = 0; i < f->nstatic; i++) {
+        row[k] = statics[f->statics[i]];
+        bad |= !isfinite(row[k++]);
+    }
+    for (int i = 0; i < f->ndynamic; i++) {
+        row[k] = load ? load->v[f->dynamics[i]] : NAN;
+        bad |= !isfinite(row[k++]);
+    }
+    return bad ? -1 : 0;
+}
+
 int fit_row(const fit_features *f, const cleave_layer *l, const cleave_load *load, double *row)
 {
     double st[CLEAVE_FEAT_COUNT];
-    int k = 0;
     cleave_layer_features(l, st);
-    for (int i = 0; i < f->nstatic; i++)
-        row[k++] = st[f->statics[i]];
-    for (int i = 0; i < f->ndynamic; i++)
-        row[k++] = load ? load->v[f->dynamics[i]] : NAN;
-    for (int i = 0; i < k; i++)
-        if (!isfinite(row[i]))
-            return -1;
-    return 0;
+    return fit_row_from(f, st, load, row);
 }
 
 /* ---- data sets ---------------------------------------------------------------------------- */

@@ -49,6 +49,11 @@ cleave_status fit_features_parse(fit_features *f, const char *json, char *err, s
 ** or -1 if a feature is not finite (a NaN load feature, for instance). */
 int fit_row(const fit_features *f, const cleave_layer *l, const cleave_load *load, double *row);
 
+/* fit_row() from the layer's static features STATICS[CLEAVE_FEAT_COUNT] already computed by
+** cleave_layer_features(). */
+int fit_row_from(const fit_features *f, const double *statics, const cleave_load *load,
+                 double *row);
+
 /* A data set for one layer type and feature set, read from a store. */
 typedef struct fit_dataset {
     cleave_layer_type type;

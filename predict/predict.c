@@ -14,6 +14,7 @@
 
 #include "common/loadsnap.h"
 #include "common/store.h"
+#include "common/layer.h"
 #include "fit/design.h"
 #include "fit/model.h"
 #include "predict/fallback.h"
@@ -338,14 +339,15 @@ static cleave_status predict_one(const cleave_predictor *p, const cleave_layer *
                                  const cleave_load *load, cleave_prediction *out, char *err,
                                  size_t errlen)
 {
-    double row[FIT_MAX_FEATURES];
+    double row[FIT_MAX_FEATURES], feats[CLEAVE_FEAT_COUNT];
     cleave_status rc;
 
-    if ((rc = cleave_layer_validate(l, err, errlen)) != CLEAVE_OK)
+    /* Validation computes the static features; they are reused for the row. */
+    if ((rc = cl_layer_check(l, feats, err, errlen)) != CLEAVE_OK)
         return rc;
     const struct pred_model *m = choose(p, l->type, load != NULL);
     if (m) {
-        if (fit_row(&m->features, l, load, row) != 0) {
+        if (fit_row_from(&m->features, feats, load, row) != 0) {
             if (load && m->features.ndynamic > 0) {
                 for (int i = 0; i < m->features.ndynamic; i++)
                     if (!isfinite(load->v[m->features.dynamics[i]])) {
@@ -376,8 +378,6 @@ static cleave_status predict_one(const cleave_predictor *p, const cleave_layer *
         no_model_msg(p, l->type, err, errlen);
         return CLEAVE_ENOMODEL;
     }
-    double feats[CLEAVE_FEAT_COUNT];
-    cleave_layer_features(l, feats);
     double y = pred_cost_eval(c, feats[CLEAVE_FEAT_MACS],
                               feats[CLEAVE_FEAT_IN_BYTES] + feats[CLEAVE_FEAT_OUT_BYTES] +
                                   feats[CLEAVE_FEAT_W_BYTES]);
