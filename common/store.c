@@ -114,6 +114,32 @@ static const char *const migrations[] = {
     "  created TEXT NOT NULL DEFAULT (" NOW_SQL ") -- ISO 8601 UTC\n"
     ");\n"
     "CREATE INDEX models_device ON models(device_id, type);\n",
+    /* 2: leave-one-load-level-out metrics and a description of each fit; the held-out
+    ** predictions behind every metric; the families a fit had to skip, with the reason. */
+    "ALTER TABLE models ADD COLUMN lolo_r2 REAL;       -- leave-one-load-level-out R^2\n"
+    "ALTER TABLE models ADD COLUMN lolo_rmse REAL;     -- its RMSE (us)\n"
+    "ALTER TABLE models ADD COLUMN lolo_mape REAL;     -- its mean absolute percentage error\n"
+    "ALTER TABLE models ADD COLUMN lolo_within10 REAL; -- its share within 10 %\n"
+    "ALTER TABLE models ADD COLUMN detail TEXT NOT NULL DEFAULT '{}'; -- fit description, JSON\n"
+    "CREATE TABLE predictions (\n"
+    "  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,\n"
+    "  sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,\n"
+    "  fold INTEGER,                       -- k-fold fold the sample was held out in\n"
+    "  cv_us REAL,                         -- prediction of the model trained without that fold\n"
+    "  lolo_us REAL,                       -- ... trained without the sample's load level\n"
+    "  PRIMARY KEY (model_id, sample_id)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX predictions_sample ON predictions(sample_id);\n"
+    "CREATE TABLE fit_skips (\n"
+    "  id INTEGER PRIMARY KEY,             -- local row id; keeps the order skips were added\n"
+    "  device_id INTEGER NOT NULL REFERENCES devices(id),\n"
+    "  type TEXT NOT NULL,                 -- layer type name\n"
+    "  family TEXT NOT NULL,               -- regression family that could not be fitted\n"
+    "  feature_set TEXT NOT NULL,          -- static or dynamic\n"
+    "  reason TEXT NOT NULL,               -- why, e.g. 8 rows for 12 parameters\n"
+    "  created TEXT NOT NULL DEFAULT (" NOW_SQL ") -- ISO 8601 UTC\n"
+    ");\n"
+    "CREATE INDEX fit_skips_device ON fit_skips(device_id);\n",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == CL_STORE_SCHEMA_VERSION,
@@ -132,6 +158,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == CL_STORE_SCHEMA_VERSI
 #define SAMPLE_DATA_QMARKS                                                                     \
     "?,?,?,?,?,?,?" CLEAVE_LOAD_FEATURE_MAP(D_QMARK_) ",?,?,?,?,?,?,?,?,?"
 /* clang-format on */
+/* Columns read_sample() consumes: id, run_id, seq, the data columns, created. */
+#define SAMPLE_READ_NCOLS (3 + 7 + CLEAVE_LOAD_COUNT + 9 + 1)
 
 struct cl_store {
     sqlite3 *db;
@@ -139,6 +167,7 @@ struct cl_store {
     int readonly;
     int in_batch;
     int busy_ms;
+    int max_version;          /* migrate up to this version; 0 = all (a test hook) */
     sqlite3_stmt *ins_sample; /* reused by every cl_store_sample_add() */
     sqlite3_stmt *ins_counter;
     sqlite3_stmt *sel_counters; /* a sample's counters, by name */
@@ -328,6 +357,7 @@ static cleave_status read_version(cl_store *st, int *version)
 static cleave_status migrate(cl_store *st)
 {
     cleave_status ret = CLEAVE_OK;
+    int target = st->max_version > 0 ? st->max_version : NMIGRATIONS;
     for (;;) {
         int version = 0;
         char sql[64];
@@ -340,7 +370,7 @@ static cleave_status migrate(cl_store *st)
                        st->path, version, CL_STORE_SCHEMA_VERSION);
             goto rollback;
         }
-        if (version == NMIGRATIONS)
+        if (version >= target)
             return exec_sql(st, "COMMIT");
         if ((ret = exec_sql(st, migrations[version])) != CLEAVE_OK)
             goto rollback;
@@ -512,6 +542,39 @@ cleave_status cl_store_open(cl_store **out, const char *path, int flags, char *e
     *out = st;
     return CLEAVE_OK;
 fail:
+    cl_store_close(st);
+    return ret;
+}
+
+/* See store.h.  The same open sequence with the migrations capped at VERSION. */
+cleave_status cl_store_create_at_version(const char *path, int version, char *err, size_t errlen)
+{
+    cl_store *st = NULL;
+    struct stat sb;
+    cleave_status ret = CLEAVE_OK;
+
+    if (version < 1 || version > CL_STORE_SCHEMA_VERSION) {
+        if (err && errlen)
+            snprintf(err, errlen, "no schema version %d (1 to %d)", version,
+                     CL_STORE_SCHEMA_VERSION);
+        return CLEAVE_EINVAL;
+    }
+    if (path && stat(path, &sb) == 0 && sb.st_size > 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "'%s' already exists", path);
+        return CLEAVE_EINVAL;
+    }
+    if (!path || !(st = calloc(1, sizeof *st)) || !(st->path = strdup(path))) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        ret = CLEAVE_ENOMEM;
+        goto done;
+    }
+    st->busy_ms = CL_STORE_BUSY_MS_DEFAULT;
+    st->max_version = version;
+    if ((ret = open_db(st, CL_STORE_CREATE)) != CLEAVE_OK && err && errlen)
+        snprintf(err, errlen, "%s", st->msg);
+done:
     cl_store_close(st);
     return ret;
 }
@@ -1145,7 +1208,7 @@ static int read_sample(sqlite3_stmt *q, cl_sample *s)
     s->mad_us = col_real(q, i++);
     s->threads = sqlite3_column_int(q, i++);
     bad |= col_text(q, i++, s->created, sizeof s->created);
-    return bad;
+    return bad | (i != SAMPLE_READ_NCOLS);
 }
 
 /* The counters of sample S->id into S->counters. */
@@ -1245,7 +1308,8 @@ cleave_status cl_store_model_add(cl_store *st, const cl_model *m, int64_t *id)
     if ((ret = prepare(st, &s,
                        "INSERT INTO models(device_id, type, family, feature_set, "
                        "features, blob, cv_r2, cv_rmse, cv_mape, cv_within10, n_samples, "
-                       "selected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CLEAVE_OK)
+                       "selected, lolo_r2, lolo_rmse, lolo_mape, lolo_within10, detail) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CLEAVE_OK)
         return ret;
     sqlite3_bind_int64(s, 1, m->device_id);
     bind_text(s, 2, m->type);
@@ -1262,13 +1326,18 @@ cleave_status cl_store_model_add(cl_store *st, const cl_model *m, int64_t *id)
     bind_real(s, 10, m->cv_within10);
     sqlite3_bind_int64(s, 11, m->n_samples);
     sqlite3_bind_int(s, 12, m->selected ? 1 : 0);
+    bind_real(s, 13, m->lolo_r2);
+    bind_real(s, 14, m->lolo_rmse);
+    bind_real(s, 15, m->lolo_mape);
+    bind_real(s, 16, m->lolo_within10);
+    bind_text(s, 17, m->detail && *m->detail ? m->detail : "{}");
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return fail(st, CLEAVE_EINVAL, "no device with id %" PRId64 " in '%s'", m->device_id,
                     st->path);
     if (rc != SQLITE_DONE)
-        return db_error(st, rc);
+        return batch_error(st, rc);
     if (id)
         *id = sqlite3_last_insert_rowid(st->db);
     return CLEAVE_OK;
@@ -1286,7 +1355,8 @@ cleave_status cl_store_models_foreach(cl_store *st, int64_t device_id, const cha
     if ((ret = prepare(st, &q,
                        "SELECT id, device_id, type, family, feature_set, features, blob, "
                        "cv_r2, cv_rmse, cv_mape, cv_within10, n_samples, selected, "
-                       "created FROM models WHERE device_id = ?1 AND (?2 IS NULL OR "
+                       "created, lolo_r2, lolo_rmse, lolo_mape, lolo_within10, detail "
+                       "FROM models WHERE device_id = ?1 AND (?2 IS NULL OR "
                        "type = ?2) ORDER BY id")) != CLEAVE_OK)
         return ret;
     sqlite3_bind_int64(q, 1, device_id);
@@ -1312,6 +1382,13 @@ cleave_status cl_store_models_foreach(cl_store *st, int64_t device_id, const cha
         m.cv_within10 = col_real(q, 10);
         m.n_samples = sqlite3_column_int64(q, 11);
         m.selected = sqlite3_column_int(q, 12);
+        m.lolo_r2 = col_real(q, 14);
+        m.lolo_rmse = col_real(q, 15);
+        m.lolo_mape = col_real(q, 16);
+        m.lolo_within10 = col_real(q, 17);
+        m.detail = (const char *)sqlite3_column_text(q, 18);
+        if (!m.detail)
+            m.detail = "{}";
         if (fn(&m, arg))
             break;
     }
@@ -1319,6 +1396,188 @@ cleave_status cl_store_models_foreach(cl_store *st, int64_t device_id, const cha
         ret = db_error(st, rc);
     sqlite3_finalize(q);
     return ret;
+}
+
+/* See store.h.  Predictions are deleted explicitly rather than left to ON DELETE CASCADE, so
+** the result does not depend on the connection's foreign_keys setting. */
+cleave_status cl_store_models_clear(cl_store *st, int64_t device_id)
+{
+    static const char *const sql[] = {
+        "DELETE FROM predictions WHERE model_id IN (SELECT id FROM models WHERE device_id = ?)",
+        "DELETE FROM models WHERE device_id = ?",
+        "DELETE FROM fit_skips WHERE device_id = ?",
+    };
+    cleave_status ret = CLEAVE_OK;
+
+    st->msg[0] = '\0';
+    for (size_t k = 0; k < sizeof sql / sizeof sql[0]; k++) {
+        sqlite3_stmt *q = NULL;
+        if ((ret = prepare(st, &q, sql[k])) != CLEAVE_OK)
+            return ret;
+        sqlite3_bind_int64(q, 1, device_id);
+        int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE)
+            return batch_error(st, rc);
+    }
+    return ret;
+}
+
+/* See store.h.  One statement, reset per row; a constraint failure names the row. */
+cleave_status cl_store_predictions_add(cl_store *st, int64_t model_id, const cl_prediction *p,
+                                       size_t n)
+{
+    sqlite3_stmt *q = NULL;
+    cleave_status ret;
+
+    st->msg[0] = '\0';
+    if ((ret = prepare(st, &q,
+                       "INSERT INTO predictions(model_id, sample_id, fold, cv_us, lolo_us) "
+                       "VALUES (?, ?, ?, ?, ?)")) != CLEAVE_OK)
+        return ret;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(q, 1, model_id);
+        sqlite3_bind_int64(q, 2, p[i].sample_id);
+        if (p[i].fold < 0)
+            sqlite3_bind_null(q, 3);
+        else
+            sqlite3_bind_int(q, 3, p[i].fold);
+        bind_real(q, 4, p[i].cv_us);
+        bind_real(q, 5, p[i].lolo_us);
+        int rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+            ret = fail(st, CLEAVE_EINVAL,
+                       "model %" PRId64 " already has a prediction for sample %" PRId64, model_id,
+                       p[i].sample_id);
+            break;
+        }
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+            ret = fail(st, CLEAVE_EINVAL, "no model %" PRId64 " or sample %" PRId64 " in '%s'",
+                       model_id, p[i].sample_id, st->path);
+            break;
+        }
+        if (rc != SQLITE_DONE) {
+            ret = batch_error(st, rc);
+            break;
+        }
+    }
+    sqlite3_finalize(q);
+    return ret;
+}
+
+/* See store.h.  The sample columns come first, in read_sample()'s layout, then the prediction. */
+cleave_status cl_store_predictions_foreach(cl_store *st, int64_t model_id, cl_prediction_fn fn,
+                                           void *arg)
+{
+    sqlite3_stmt *q = NULL;
+    cl_sample *s = NULL;
+    cl_prediction p;
+    cleave_status ret = CLEAVE_OK;
+    int rc;
+
+    st->msg[0] = '\0';
+    if (!(s = calloc(1, sizeof *s)))
+        return fail(st, CLEAVE_ENOMEM, "out of memory");
+    if ((ret = prepare(st, &q,
+                       "SELECT s.id, s.run_id, s.seq, " SAMPLE_DATA_COLS ", s.created, "
+                       "p.fold, p.cv_us, p.lolo_us FROM predictions p JOIN samples s "
+                       "ON s.id = p.sample_id WHERE p.model_id = ? "
+                       "ORDER BY s.run_id, s.seq")) != CLEAVE_OK)
+        goto done;
+    sqlite3_bind_int64(q, 1, model_id);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        memset(s, 0, sizeof *s);
+        if (read_sample(q, s)) {
+            ret = fail(st, CLEAVE_EDB, "sample %" PRId64 " in '%s' has an over-long field", s->id,
+                       st->path);
+            goto done;
+        }
+        p.sample_id = s->id;
+        p.fold = sqlite3_column_type(q, SAMPLE_READ_NCOLS) == SQLITE_NULL
+                     ? -1
+                     : sqlite3_column_int(q, SAMPLE_READ_NCOLS);
+        p.cv_us = col_real(q, SAMPLE_READ_NCOLS + 1);
+        p.lolo_us = col_real(q, SAMPLE_READ_NCOLS + 2);
+        if (fn(&p, s, arg))
+            goto done;
+    }
+    if (rc != SQLITE_DONE)
+        ret = db_error(st, rc);
+done:
+    sqlite3_finalize(q);
+    free(s);
+    return ret;
+}
+
+cleave_status cl_store_fit_skip_add(cl_store *st, int64_t device_id, const char *type,
+                                    const char *family, const char *feature_set, const char *reason)
+{
+    sqlite3_stmt *q = NULL;
+    cleave_status ret;
+
+    st->msg[0] = '\0';
+    if ((ret = prepare(st, &q,
+                       "INSERT INTO fit_skips(device_id, type, family, feature_set, reason) "
+                       "VALUES (?, ?, ?, ?, ?)")) != CLEAVE_OK)
+        return ret;
+    sqlite3_bind_int64(q, 1, device_id);
+    bind_text(q, 2, type);
+    bind_text(q, 3, family);
+    bind_text(q, 4, feature_set);
+    bind_text(q, 5, reason);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return fail(st, CLEAVE_EINVAL, "no device with id %" PRId64 " in '%s'", device_id,
+                    st->path);
+    if (rc != SQLITE_DONE)
+        return batch_error(st, rc);
+    return CLEAVE_OK;
+}
+
+cleave_status cl_store_fit_skips_foreach(cl_store *st, int64_t device_id, cl_fit_skip_fn fn,
+                                         void *arg)
+{
+    sqlite3_stmt *q = NULL;
+    cleave_status ret;
+    int rc;
+
+    st->msg[0] = '\0';
+    if ((ret = prepare(st, &q,
+                       "SELECT type, family, feature_set, reason FROM fit_skips "
+                       "WHERE device_id = ? ORDER BY id")) != CLEAVE_OK)
+        return ret;
+    sqlite3_bind_int64(q, 1, device_id);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+               (const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3),
+               arg))
+            break;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        ret = db_error(st, rc);
+    sqlite3_finalize(q);
+    return ret;
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+/* A transaction is a batch by another name: the same IMMEDIATE transaction and the same state,
+** so the failure handling (a full disk rolls back the open transaction) is written once. */
+cleave_status cl_store_tx_begin(cl_store *st)
+{
+    return cl_store_batch_begin(st);
+}
+
+cleave_status cl_store_tx_commit(cl_store *st)
+{
+    return cl_store_batch_commit(st);
+}
+
+cleave_status cl_store_tx_rollback(cl_store *st)
+{
+    return cl_store_batch_rollback(st);
 }
 
 /* ---- merge -------------------------------------------------------------------------------- */
@@ -1451,18 +1710,43 @@ static cleave_status merge_copy(cl_store *st, cl_merge_counts *c)
                           "y.sample_id = ms.dst_id AND y.name = c.name)",
                           &c->counters)) != CLEAVE_OK)
         return ret;
+    if ((ret = merge_step(st,
+                          "INSERT INTO main.models(uid, device_id, type, family, feature_set, "
+                          "features, blob, cv_r2, cv_rmse, cv_mape, cv_within10, n_samples, "
+                          "selected, created, lolo_r2, lolo_rmse, lolo_mape, lolo_within10, "
+                          "detail) "
+                          "SELECT mo.uid, m.id, mo.type, mo.family, mo.feature_set, mo.features, "
+                          "mo.blob, mo.cv_r2, mo.cv_rmse, mo.cv_mape, mo.cv_within10, "
+                          "mo.n_samples, mo.selected, mo.created, mo.lolo_r2, mo.lolo_rmse, "
+                          "mo.lolo_mape, mo.lolo_within10, mo.detail FROM cl_src.models mo "
+                          "JOIN cl_src.devices d ON d.id = mo.device_id "
+                          "JOIN main.devices m ON m.name = d.name "
+                          "WHERE NOT EXISTS (SELECT 1 FROM main.models y WHERE y.uid = mo.uid) "
+                          "ORDER BY mo.id",
+                          &c->models)) != CLEAVE_OK)
+        return ret;
+    /* Predictions follow their model (by uid) and their sample (by the sample map). */
+    if ((ret = merge_step(st,
+                          "INSERT INTO main.predictions(model_id, sample_id, fold, cv_us, "
+                          "lolo_us) SELECT y.id, ms.dst_id, p.fold, p.cv_us, p.lolo_us "
+                          "FROM cl_src.predictions p JOIN cl_src.models mo ON mo.id = "
+                          "p.model_id JOIN main.models y ON y.uid = mo.uid "
+                          "JOIN temp.cl_merge_sample ms ON ms.src_id = p.sample_id "
+                          "WHERE NOT EXISTS (SELECT 1 FROM main.predictions z WHERE "
+                          "z.model_id = y.id AND z.sample_id = ms.dst_id)",
+                          &c->predictions)) != CLEAVE_OK)
+        return ret;
+    /* Skips have no identity of their own: one that matches in every field is the same. */
     return merge_step(st,
-                      "INSERT INTO main.models(uid, device_id, type, family, feature_set, "
-                      "features, blob, cv_r2, cv_rmse, cv_mape, cv_within10, n_samples, "
-                      "selected, created) "
-                      "SELECT mo.uid, m.id, mo.type, mo.family, mo.feature_set, mo.features, "
-                      "mo.blob, mo.cv_r2, mo.cv_rmse, mo.cv_mape, mo.cv_within10, "
-                      "mo.n_samples, mo.selected, mo.created FROM cl_src.models mo "
-                      "JOIN cl_src.devices d ON d.id = mo.device_id "
-                      "JOIN main.devices m ON m.name = d.name "
-                      "WHERE NOT EXISTS (SELECT 1 FROM main.models y WHERE y.uid = mo.uid) "
-                      "ORDER BY mo.id",
-                      &c->models);
+                      "INSERT INTO main.fit_skips(device_id, type, family, feature_set, reason, "
+                      "created) SELECT m.id, f.type, f.family, f.feature_set, f.reason, "
+                      "f.created FROM cl_src.fit_skips f JOIN cl_src.devices d ON d.id = "
+                      "f.device_id JOIN main.devices m ON m.name = d.name "
+                      "WHERE NOT EXISTS (SELECT 1 FROM main.fit_skips z WHERE z.device_id = "
+                      "m.id AND z.type = f.type AND z.family = f.family AND z.feature_set = "
+                      "f.feature_set AND z.reason = f.reason AND z.created = f.created) "
+                      "ORDER BY f.id",
+                      &c->fit_skips);
 }
 
 /* See store.h.  The other store is opened through cl_store_open() first, read-only, so that a
@@ -1474,7 +1758,7 @@ cleave_status cl_store_merge(cl_store *st, const char *other_path, cl_merge_coun
     cl_store *other = NULL;
     char *uri = NULL;
     sqlite3_stmt *s = NULL;
-    cl_merge_counts c = {0, 0, 0, 0, 0};
+    cl_merge_counts c = {0, 0, 0, 0, 0, 0, 0};
     struct stat a, b;
     int attached = 0, in_txn = 0;
     cleave_status ret;

@@ -19,7 +19,7 @@
 typedef struct cl_store cl_store;
 
 /* The schema version this code writes; a store with a newer PRAGMA user_version is refused. */
-#define CL_STORE_SCHEMA_VERSION 1
+#define CL_STORE_SCHEMA_VERSION 2
 /* How long a write waits for another writer before it fails (ms). */
 #define CL_STORE_BUSY_MS_DEFAULT 5000
 
@@ -59,6 +59,11 @@ cleave_status cl_store_schema_version(cl_store *st, int *version);
 /* Run PRAGMA integrity_check and foreign_key_check: CLEAVE_OK, or CLEAVE_EDB with the first
 ** problem reported in the message. */
 cleave_status cl_store_check(cl_store *st);
+
+/* Test hook: create a new store at PATH (which must not exist or be empty) holding only the
+** first VERSION migrations (1 <= VERSION <= CL_STORE_SCHEMA_VERSION), as an older cleave would
+** have written it, and close it.  Opening it later with cl_store_open() migrates it. */
+cleave_status cl_store_create_at_version(const char *path, int version, char *err, size_t errlen);
 
 /* Fault injection for tests: limit the file to MAX_PAGES pages on this connection, so that a
 ** write past it fails as if the disk were full (PRAGMA max_page_count). */
@@ -210,8 +215,8 @@ cleave_status cl_store_samples_foreach(cl_store *st, const char *device, const c
 
 /* ---- models ------------------------------------------------------------------------------- */
 
-/* A fitted model (written by the fitter).  BLOB is borrowed on insert; on read it points into
-** the store's memory, valid during the callback only. */
+/* A fitted model (written by the fitter).  BLOB, FEATURES and DETAIL are borrowed on insert; on
+** read they point into the store's memory, valid during the callback only. */
 typedef struct cl_model {
     int64_t id, device_id;
     char type[16];        /* layer type */
@@ -220,7 +225,9 @@ typedef struct cl_model {
     const char *features; /* feature names, a JSON array */
     const void *blob;     /* the serialised model */
     size_t blob_bytes;
-    double cv_r2, cv_rmse, cv_mape, cv_within10; /* held-out metrics; NaN = not computed */
+    double cv_r2, cv_rmse, cv_mape, cv_within10; /* k-fold held-out metrics; NaN = not computed */
+    double lolo_r2, lolo_rmse, lolo_mape, lolo_within10; /* leave-one-load-level-out; NaN = none */
+    const char *detail; /* JSON: hyper-parameters, folds, seed, rows used/excluded; NULL = "{}" */
     int64_t n_samples;
     int selected; /* the family chosen for this type and feature set */
     char created[32];
@@ -235,17 +242,72 @@ typedef int (*cl_model_fn)(const cl_model *m, void *arg);
 cleave_status cl_store_models_foreach(cl_store *st, int64_t device_id, const char *type,
                                       cl_model_fn fn, void *arg);
 
+/* Delete every model of device DEVICE_ID with its predictions, and the device's fit skips.
+** Meant inside cl_store_tx_begin()/commit(), so that a refit replaces the models atomically. */
+cleave_status cl_store_models_clear(cl_store *st, int64_t device_id);
+
+/* A held-out prediction of a model for one sample: FOLD is the k-fold fold the sample was held
+** out in (-1 = none), CV_US the prediction of the model trained without that fold, LOLO_US the
+** prediction of the model trained without the sample's load level (NaN = not computed). */
+typedef struct cl_prediction {
+    int64_t sample_id;
+    int fold;
+    double cv_us, lolo_us;
+} cl_prediction;
+
+/* Store the N predictions P of model MODEL_ID (one per sample; a sample given twice, an unknown
+** model or sample is CLEAVE_EINVAL).  Use it inside a transaction for speed. */
+cleave_status cl_store_predictions_add(cl_store *st, int64_t model_id, const cl_prediction *p,
+                                       size_t n);
+
+/* Called with each prediction and its sample (without counters: S->ncounters = 0); both are
+** valid during the call only.  Return non-zero to stop early (not an error). */
+typedef int (*cl_prediction_fn)(const cl_prediction *p, const cl_sample *s, void *arg);
+
+/* Call FN on each prediction of model MODEL_ID with its sample (median_us, load, spec, type...),
+** in sample order (run, seq).  A model without predictions calls FN never. */
+cleave_status cl_store_predictions_foreach(cl_store *st, int64_t model_id, cl_prediction_fn fn,
+                                           void *arg);
+
+/* Record that FAMILY could not be fitted on layer type TYPE with FEATURE_SET for device
+** DEVICE_ID, and why (REASON, e.g. "8 rows for 12 parameters"). */
+cleave_status cl_store_fit_skip_add(cl_store *st, int64_t device_id, const char *type,
+                                    const char *family, const char *feature_set,
+                                    const char *reason);
+
+typedef int (*cl_fit_skip_fn)(const char *type, const char *family, const char *feature_set,
+                              const char *reason, void *arg);
+
+/* Call FN on every fit skip of device DEVICE_ID, in the order they were added; the strings are
+** valid during the call only.  Return non-zero to stop early. */
+cleave_status cl_store_fit_skips_foreach(cl_store *st, int64_t device_id, cl_fit_skip_fn fn,
+                                         void *arg);
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+/* A write transaction around several calls (a whole fit: clear, models, predictions, skips), so
+** that readers see all of it or none of it.  Begin takes the write lock at once (a busy store
+** fails here, after the busy timeout).  It shares its state with the sample batch: while one is
+** open the other cannot begin, and cl_store_sample_add() may be used inside either.  Commit
+** failing rolls the transaction back; rollback is harmless without an open transaction.  A full
+** disk during a write inside the transaction rolls it back too (the caller still calls
+** rollback, a no-op then). */
+cleave_status cl_store_tx_begin(cl_store *st);
+cleave_status cl_store_tx_commit(cl_store *st);
+cleave_status cl_store_tx_rollback(cl_store *st);
+
 /* ---- whole-store operations --------------------------------------------------------------- */
 
 /* What a merge added. */
 typedef struct cl_merge_counts {
-    int64_t devices, runs, samples, counters, models;
+    int64_t devices, runs, samples, counters, models, predictions, fit_skips;
 } cl_merge_counts;
 
-/* Copy the devices, runs, samples, counters and models of the store at OTHER_PATH into ST, in
-** one transaction, remapping ids.  A device present in both with different threads, binding or
-** CPU model is refused (CLEAVE_EINVAL, naming it) and nothing is copied.  Runs and models are
-** identified by their uid and samples by (run, seq), so merging a file twice copies nothing the
+/* Copy the devices, runs, samples, counters, models, their predictions and the fit skips of the
+** store at OTHER_PATH into ST, in one transaction, remapping ids.  A device present in both with
+** different threads, binding or CPU model is refused (CLEAVE_EINVAL, naming it) and nothing is
+** copied.  Runs and models are identified by their uid, samples by (run, seq), predictions by
+** (model, sample) and fit skips by all their fields, so merging a file twice copies nothing the
 ** second time (and copies only what is new if the other store has grown).  COUNTS (may be NULL)
 ** receives what was added; ERR (may be NULL) receives the message as well as the handle. */
 cleave_status cl_store_merge(cl_store *st, const char *other_path, cl_merge_counts *counts,

@@ -27,7 +27,12 @@ static const char *const family_names[] = {
 ** fit; the fitter already runs one model per core, so it is pinned to one thread. */
 void openblas_set_num_threads(int num_threads);
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static void blas_single_thread(void) { openblas_set_num_threads(1); }
+static void blas_single_thread(void)
+{
+    openblas_set_num_threads(1);
+    /* GSL's default handler aborts the process (DESIGN.md); library code must return. */
+    gsl_set_error_handler_off();
+}
 
 static const struct fit_family_ops *family_ops(fit_family f)
 {
@@ -72,8 +77,6 @@ cleave_status fit_train(fit_model **out, fit_family f, const double *x, size_t n
     cleave_status rc;
 
     *out = NULL;
-    /* GSL's default handler aborts the process (DESIGN.md); library code must return instead. */
-    gsl_set_error_handler_off();
     pthread_once(&blas_once, blas_single_thread);
     const struct fit_family_ops *ops = family_ops(f);
     if (!ops) {

@@ -349,9 +349,10 @@ static cleave_status poly_train(fit_model *m, const double *x, size_t n, size_t 
         ttf += tt[f];
     }
 
-    /* Inner CV over the candidate degrees. */
+    /* Inner CV over the candidate degrees; with degree 2 the only candidate there is nothing
+    ** to choose, and the CV would be thrown away. */
     double mse[4] = {HUGE_VAL, HUGE_VAL, HUGE_VAL, HUGE_VAL}, lambda = 0.0;
-    for (int d = 2; d <= dmax; d++) {
+    for (int d = 2; dmax > 2 && d <= dmax; d++) {
         size_t nd = pt.end[d];
         double sse = 0.0;
         for (int f = 0; f < k; f++) {

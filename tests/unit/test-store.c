@@ -1,7 +1,9 @@
 /*
 ** tests/unit/test-store.c - the SQLite store: round trips, NULL for unobserved values, resume
 ** bookkeeping, device identity, refusals (newer schema, foreign file, unwritable path, busy
-** store, full disk), kill -9 safety, merge and CSV export.
+** store, full disk), kill -9 safety, merge and CSV export; the migration from schema version 1,
+** and the fit results of version 2 (models' LOLO metrics and detail, predictions, fit skips,
+** transactions, merge).
 **
 ** Run with "--fixture DIR" it instead writes small stores into DIR for tests/cli/t-db.sh.
 */
@@ -1153,6 +1155,321 @@ static void test_export_csv(void **state)
     cl_store_close(st);
 }
 
+/* ---- schema version 2: fit results -------------------------------------------------------- */
+
+/* A version-1 store, as the first cleave wrote it (migration 1 only, rows inserted with the
+** version-1 columns), is upgraded by a writable open to the current version with every row
+** kept; the new model columns read back as "not computed"; a read-only open of the old file is
+** refused with a hint and changes nothing. */
+static void test_migration_from_v1(void **state)
+{
+    (void)state;
+    char path[128], msg[512], err[512];
+    tpath(path, sizeof path, "v1.db");
+    assert_int_equal(cl_store_create_at_version(path, 1, err, sizeof err), CLEAVE_OK);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                   "('predictions', 'fit_skips')"),
+                     0);
+    assert_int_equal(
+        raw_int(path, "SELECT count(*) FROM pragma_table_info('models') WHERE name = 'detail'"), 0);
+    raw_exec(path,
+             "INSERT INTO devices(name, cpu_model, threads) VALUES ('old', 'Test CPU', 1);"
+             "INSERT INTO runs(device_id, seed, planned, status) VALUES (1, 7, 1, 'done');"
+             "INSERT INTO samples(run_id, seq, type, spec, load, d_cpu_util, reps, warmup, "
+             "median_us, threads) VALUES (1, 0, 'fc', 'fc n=1 c=64 k=10', 'cpu=0', 0.25, 10, 2, "
+             "12.5, 1);"
+             "INSERT INTO models(device_id, type, family, feature_set, features, blob, cv_r2, "
+             "n_samples, selected) VALUES (1, 'fc', 'linear', 'static', '[\"macs\"]', x'0102', "
+             "0.5, 1, 1);");
+    /* A second try to create it refuses to touch it. */
+    snprintf(msg, sizeof msg, "'%s' already exists", path);
+    assert_int_equal(cl_store_create_at_version(path, 1, err, sizeof err), CLEAVE_EINVAL);
+    assert_string_equal(err, msg);
+    snprintf(msg, sizeof msg,
+             "'%s' has schema version 1, older than this cleave (%d); open it for writing once "
+             "to upgrade it",
+             path, CL_STORE_SCHEMA_VERSION);
+    open_fails(path, CL_STORE_READONLY, CLEAVE_EDB, msg);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+
+    cl_store *st = open_ok(path, 0);
+    int version = 0;
+    OK(st, cl_store_schema_version(st, &version));
+    assert_int_equal(version, CL_STORE_SCHEMA_VERSION);
+    assert_int_equal(CL_STORE_SCHEMA_VERSION, 2);
+    struct collect *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    OK(st, cl_store_samples_foreach(st, "old", NULL, collect_fn, c));
+    assert_int_equal(c->n, 1);
+    assert_string_equal(c->s[0].spec, "fc n=1 c=64 k=10");
+    assert_true(c->s[0].median_us == 12.5 && c->s[0].dyn[CLEAVE_LOAD_CPU_UTIL] == 0.25);
+    free(c);
+    OK(st, cl_store_check(st));
+    cl_store_close(st);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM models WHERE lolo_r2 IS NULL AND "
+                                   "detail = '{}' AND cv_r2 = 0.5 AND hex(blob) = '0102'"),
+                     1);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM predictions"), 0);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM fit_skips"), 0);
+
+    /* Versions outside 1..current are refused. */
+    tpath(path, sizeof path, "v0.db");
+    assert_int_equal(cl_store_create_at_version(path, 0, err, sizeof err), CLEAVE_EINVAL);
+    snprintf(msg, sizeof msg, "no schema version 0 (1 to %d)", CL_STORE_SCHEMA_VERSION);
+    assert_string_equal(err, msg);
+    assert_false(exists(path));
+}
+
+/* Reads a model's lolo metrics and detail. */
+struct model_seen {
+    int n;
+    int64_t id[8];
+    double lolo_r2[8];
+    char detail[8][64];
+    char family[8][32];
+};
+
+static int model_seen_fn(const cl_model *m, void *arg)
+{
+    struct model_seen *ms = arg;
+    if (ms->n < 8) {
+        ms->id[ms->n] = m->id;
+        ms->lolo_r2[ms->n] = m->lolo_r2;
+        snprintf(ms->detail[ms->n], sizeof ms->detail[0], "%s", m->detail);
+        snprintf(ms->family[ms->n], sizeof ms->family[0], "%s", m->family);
+    }
+    ms->n++;
+    return 0;
+}
+
+/* Predictions read back, each with its sample. */
+struct pred_seen {
+    int n;
+    cl_prediction p[16];
+    int64_t seq[16];
+    double median_us[16];
+    char load[16][96];
+};
+
+static int pred_seen_fn(const cl_prediction *p, const cl_sample *s, void *arg)
+{
+    struct pred_seen *ps = arg;
+    assert_int_equal(p->sample_id, s->id);
+    assert_int_equal(s->ncounters, 0);
+    if (ps->n < 16) {
+        ps->p[ps->n] = *p;
+        ps->seq[ps->n] = s->seq;
+        ps->median_us[ps->n] = s->median_us;
+        snprintf(ps->load[ps->n], sizeof ps->load[0], "%s", s->load);
+    }
+    ps->n++;
+    return 0;
+}
+
+struct skip_seen {
+    int n;
+    char line[8][160];
+};
+
+static int skip_seen_fn(const char *type, const char *family, const char *set, const char *reason,
+                        void *arg)
+{
+    struct skip_seen *ss = arg;
+    if (ss->n < 8)
+        snprintf(ss->line[ss->n], sizeof ss->line[0], "%s %s %s: %s", type, family, set, reason);
+    ss->n++;
+    return 0;
+}
+
+/* Add a "linear" model of DEV with LOLO metrics and a detail; its id into *ID. */
+static void add_fit_model(cl_store *st, int64_t dev, const char *family, int64_t *id)
+{
+    cl_model m;
+    memset(&m, 0, sizeof m);
+    m.device_id = dev;
+    snprintf(m.type, sizeof m.type, "conv");
+    snprintf(m.family, sizeof m.family, "%s", family);
+    snprintf(m.feature_set, sizeof m.feature_set, "static");
+    m.features = "[\"macs\"]";
+    m.blob = "\x05\x06";
+    m.blob_bytes = 2;
+    m.cv_r2 = 0.9;
+    m.cv_rmse = m.cv_mape = m.cv_within10 = 0.5;
+    m.lolo_r2 = 0.875;
+    m.lolo_rmse = 1.25;
+    m.lolo_mape = NAN;
+    m.lolo_within10 = 0.5;
+    m.detail = "{\"folds\":5}";
+    m.n_samples = 3;
+    OK(st, cl_store_model_add(st, &m, id));
+}
+
+/* Models with their LOLO metrics and detail, predictions with their samples in sample order,
+** fit skips in order; a duplicate prediction and an unknown sample are refused; clearing a
+** device's models removes its predictions and skips and nothing of another device; a
+** transaction rolled back leaves nothing, a committed one everything; a read-only store
+** refuses every write. */
+static void test_fit_results(void **state)
+{
+    (void)state;
+    char path[128], msg[512];
+    tpath(path, sizeof path, "fit.db");
+    build_store(path, "alpha", 1, 6, 0);
+    cl_store *st = open_ok(path, 0);
+    cl_device d = make_device("beta", 1, "");
+    int64_t alpha = 0, beta = 0, m1 = 0, m2 = 0, mb = 0;
+    OK(st, cl_store_device_get(st, "alpha", NULL, &alpha));
+    OK(st, cl_store_device_ensure(st, &d, &beta));
+
+    OK(st, cl_store_tx_begin(st));
+    add_fit_model(st, alpha, "linear", &m1);
+    add_fit_model(st, alpha, "gbdt", &m2);
+    add_fit_model(st, beta, "ridge", &mb);
+    /* Samples 1, 3, 5 are conv (seq 0, 2, 4); given out of order, read back in sample order. */
+    cl_prediction p[3] = {{5, 2, 11.5, NAN}, {1, 0, 9.75, 10.0}, {3, -1, 10.5, 10.25}};
+    OK(st, cl_store_predictions_add(st, m1, p, 3));
+    OK(st, cl_store_predictions_add(st, m2, p, 1));
+    OK(st, cl_store_predictions_add(st, mb, p + 1, 1));
+    snprintf(msg, sizeof msg, "model %" PRId64 " already has a prediction for sample 1", m1);
+    FAILS(st, cl_store_predictions_add(st, m1, p + 1, 1), CLEAVE_EINVAL, msg);
+    cl_prediction bad = {999, 0, 1.0, 1.0};
+    snprintf(msg, sizeof msg, "no model %" PRId64 " or sample 999 in '%s'", m1, path);
+    FAILS(st, cl_store_predictions_add(st, m1, &bad, 1), CLEAVE_EINVAL, msg);
+    OK(st, cl_store_fit_skip_add(st, alpha, "fc", "lasso", "static", "4 rows for 10"));
+    OK(st, cl_store_fit_skip_add(st, alpha, "fc", "gbdt", "dynamic", "numerical failure"));
+    OK(st, cl_store_fit_skip_add(st, beta, "conv", "krr", "static", "beta's"));
+    OK(st, cl_store_tx_commit(st));
+
+    struct model_seen ms = {0};
+    OK(st, cl_store_models_foreach(st, alpha, NULL, model_seen_fn, &ms));
+    assert_int_equal(ms.n, 2);
+    assert_true(ms.lolo_r2[0] == 0.875);
+    assert_string_equal(ms.detail[0], "{\"folds\":5}");
+    assert_string_equal(ms.family[1], "gbdt");
+
+    struct pred_seen ps = {0};
+    OK(st, cl_store_predictions_foreach(st, m1, pred_seen_fn, &ps));
+    assert_int_equal(ps.n, 3);
+    for (int i = 0; i < 3; i++) {
+        cl_sample w;
+        make_sample(&w, 2 * i, "conv", 0);
+        assert_int_equal(ps.seq[i], 2 * i);
+        assert_int_equal(ps.p[i].sample_id, 2 * i + 1);
+        assert_true(ps.median_us[i] == w.median_us);
+        assert_string_equal(ps.load[i], w.load);
+    }
+    assert_int_equal(ps.p[0].fold, 0);
+    assert_true(ps.p[0].cv_us == 9.75 && ps.p[0].lolo_us == 10.0);
+    assert_int_equal(ps.p[1].fold, -1); /* no fold: NULL */
+    assert_int_equal(ps.p[2].fold, 2);
+    assert_true(isnan(ps.p[2].lolo_us));
+
+    struct skip_seen ss = {0};
+    OK(st, cl_store_fit_skips_foreach(st, alpha, skip_seen_fn, &ss));
+    assert_int_equal(ss.n, 2);
+    assert_string_equal(ss.line[0], "fc lasso static: 4 rows for 10");
+    assert_string_equal(ss.line[1], "fc gbdt dynamic: numerical failure");
+
+    /* Rolled back: the clear is undone. */
+    OK(st, cl_store_tx_begin(st));
+    OK(st, cl_store_models_clear(st, alpha));
+    OK(st, cl_store_tx_rollback(st));
+    ms.n = 0;
+    OK(st, cl_store_models_foreach(st, alpha, NULL, model_seen_fn, &ms));
+    assert_int_equal(ms.n, 2);
+    /* A transaction cannot nest, nor open inside a batch. */
+    OK(st, cl_store_tx_begin(st));
+    snprintf(msg, sizeof msg, "a batch is already open on '%s'", path);
+    FAILS(st, cl_store_tx_begin(st), CLEAVE_EINVAL, msg);
+    OK(st, cl_store_models_clear(st, alpha));
+    OK(st, cl_store_tx_commit(st));
+    ms.n = 0;
+    OK(st, cl_store_models_foreach(st, alpha, NULL, model_seen_fn, &ms));
+    assert_int_equal(ms.n, 0);
+    ss.n = 0;
+    OK(st, cl_store_fit_skips_foreach(st, alpha, skip_seen_fn, &ss));
+    assert_int_equal(ss.n, 0);
+    ps.n = 0;
+    OK(st, cl_store_predictions_foreach(st, m1, pred_seen_fn, &ps));
+    assert_int_equal(ps.n, 0);
+    /* beta is untouched. */
+    ms.n = 0;
+    OK(st, cl_store_models_foreach(st, beta, NULL, model_seen_fn, &ms));
+    assert_int_equal(ms.n, 1);
+    ss.n = 0;
+    OK(st, cl_store_fit_skips_foreach(st, beta, skip_seen_fn, &ss));
+    assert_int_equal(ss.n, 1);
+    OK(st, cl_store_check(st));
+    cl_store_close(st);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM predictions"), 1);
+
+    st = open_ok(path, CL_STORE_READONLY);
+    snprintf(msg, sizeof msg, "cannot write '%s': opened read-only", path);
+    FAILS(st, cl_store_tx_begin(st), CLEAVE_EDB, msg);
+    FAILS(st, cl_store_models_clear(st, beta), CLEAVE_EDB, msg);
+    FAILS(st, cl_store_fit_skip_add(st, beta, "a", "b", "static", "c"), CLEAVE_EDB, msg);
+    FAILS(st, cl_store_predictions_add(st, mb, p + 2, 1), CLEAVE_EDB, msg);
+    cl_store_close(st);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM models"), 1);
+}
+
+/* Merging copies models with their LOLO metrics and detail, their predictions (pointing at the
+** merged copies of their samples) and the fit skips; a second merge copies nothing. */
+static void test_merge_fit_results(void **state)
+{
+    (void)state;
+    char pa[128], pb[128], pm[128], err[512];
+    tpath(pa, sizeof pa, "mfit-a.db");
+    tpath(pb, sizeof pb, "mfit-b.db");
+    tpath(pm, sizeof pm, "mfit-m.db");
+    build_store(pb, "beta", 1, 2, 1000);
+    build_store(pa, "alpha", 1, 6, 0);
+    cl_store *st = open_ok(pa, 0);
+    int64_t alpha = 0, m1 = 0;
+    OK(st, cl_store_device_get(st, "alpha", NULL, &alpha));
+    add_fit_model(st, alpha, "linear", &m1);
+    cl_prediction p[2] = {{1, 0, 9.75, 10.0}, {3, 1, 10.5, NAN}};
+    OK(st, cl_store_predictions_add(st, m1, p, 2));
+    OK(st, cl_store_fit_skip_add(st, alpha, "fc", "lasso", "static", "4 rows for 10"));
+    cl_store_close(st);
+
+    st = open_ok(pm, CL_STORE_CREATE);
+    cl_merge_counts c;
+    OK(st, cl_store_merge(st, pb, &c, err, sizeof err)); /* beta first: alpha's ids shift */
+    OK(st, cl_store_merge(st, pa, &c, err, sizeof err));
+    assert_int_equal(c.models, 1);
+    assert_int_equal(c.predictions, 2);
+    assert_int_equal(c.fit_skips, 1);
+    OK(st, cl_store_merge(st, pa, &c, err, sizeof err));
+    assert_int_equal(c.models + c.predictions + c.fit_skips + c.samples, 0);
+
+    int64_t malpha = 0;
+    OK(st, cl_store_device_get(st, "alpha", NULL, &malpha));
+    struct model_seen ms = {0};
+    OK(st, cl_store_models_foreach(st, malpha, NULL, model_seen_fn, &ms));
+    assert_int_equal(ms.n, 1);
+    assert_true(ms.lolo_r2[0] == 0.875);
+    assert_string_equal(ms.detail[0], "{\"folds\":5}");
+    struct pred_seen ps = {0};
+    OK(st, cl_store_predictions_foreach(st, ms.id[0], pred_seen_fn, &ps));
+    assert_int_equal(ps.n, 2);
+    for (int i = 0; i < 2; i++) {
+        cl_sample w;
+        make_sample(&w, 2 * i, "conv", 0);
+        assert_int_equal(ps.seq[i], 2 * i);
+        assert_int_equal(ps.p[i].sample_id, 2 + 1 + 2 * i); /* after beta's 2 samples */
+        assert_true(ps.median_us[i] == w.median_us);
+    }
+    assert_true(ps.p[0].cv_us == 9.75 && ps.p[0].lolo_us == 10.0 && isnan(ps.p[1].lolo_us));
+    struct skip_seen ss = {0};
+    OK(st, cl_store_fit_skips_foreach(st, malpha, skip_seen_fn, &ss));
+    assert_int_equal(ss.n, 1);
+    assert_string_equal(ss.line[0], "fc lasso static: 4 rows for 10");
+    OK(st, cl_store_check(st));
+    cl_store_close(st);
+}
+
 /* ---- fixtures for tests/cli/t-db.sh ------------------------------------------------------- */
 
 /* Write DIR/a.db (alpha: 5 samples and a model), DIR/b.db (beta: 3 samples), DIR/conflict.db
@@ -1206,6 +1523,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_busy),
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_export_csv),
+        cmocka_unit_test(test_migration_from_v1),
+        cmocka_unit_test(test_fit_results),
+        cmocka_unit_test(test_merge_fit_results),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
