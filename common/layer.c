@@ -943,20 +943,21 @@ CLEAVE_API void cleave_layer_features(const cleave_layer *l, double f[CLEAVE_FEA
     ** x2 = (filter size / stride)^2 * number of filters, otherwise the output size. */
     f[CLEAVE_FEAT_X1] = (double)in;
     f[CLEAVE_FEAT_X2] =
-        is_conv ? (double)(l->kh * l->kw) / (double)(l->sh * l->sw) * (double)l->k : (double)out;
+        is_conv ? (double)l->kh * (double)l->kw / ((double)l->sh * (double)l->sw) * (double)l->k
+                : (double)out;
     f[CLEAVE_FEAT_N] = (double)l->n;
     f[CLEAVE_FEAT_C] = (double)l->c;
     f[CLEAVE_FEAT_H] = is_rnn ? 1.0 : (double)l->h;
     f[CLEAVE_FEAT_W] = is_rnn ? 1.0 : (double)l->w;
     f[CLEAVE_FEAT_K] = (is_conv || is_rnn || l->type == CLEAVE_LAYER_FC) ? (double)l->k : 0.0;
     if (has_window || l->type == CLEAVE_LAYER_PAD) {
-        f[CLEAVE_FEAT_KSIZE] = has_window ? (double)(l->kh * l->kw) : 0.0;
-        f[CLEAVE_FEAT_STRIDE] = has_window ? (double)(l->sh * l->sw) : 0.0;
+        f[CLEAVE_FEAT_KSIZE] = has_window ? (double)l->kh * (double)l->kw : 0.0;
+        f[CLEAVE_FEAT_STRIDE] = has_window ? (double)l->sh * (double)l->sw : 0.0;
         f[CLEAVE_FEAT_PAD] = (double)(l->pt + l->pl + l->pb + l->pr);
     }
     if (is_conv) {
         f[CLEAVE_FEAT_GROUPS] = (double)l->groups;
-        f[CLEAVE_FEAT_DIL] = (double)(l->dh * l->dw);
+        f[CLEAVE_FEAT_DIL] = (double)l->dh * (double)l->dw;
     }
     if (is_conv || is_rnn || l->type == CLEAVE_LAYER_FC)
         f[CLEAVE_FEAT_BIAS] = l->bias ? 1.0 : 0.0;

@@ -14,6 +14,8 @@ PKGS=(
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev # ONNX import
     libopenblas-dev
     procps                 # ps/pgrep used by tests to check for stray children
+    clang libclang-rt-dev  # libFuzzer for the importer fuzz targets
+    clang-format           # the format check
 )
 
 missing=()

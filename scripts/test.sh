@@ -11,6 +11,16 @@ scripts/build.sh build -DCLEAVE_WERROR=ON
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
 
+echo "== fuzzing the ONNX and text importers (about 60 s, libFuzzer)"
+rc=0
+tests/fuzz/run.sh 60 || rc=$?
+if [ "$rc" -eq 77 ]; then
+    echo "fuzz: skipped (clang or libFuzzer missing)"
+elif [ "$rc" -ne 0 ]; then
+    echo "fuzz: FAILED (exit $rc)"
+    exit 1
+fi
+
 echo "== build with ASan + UBSan"
 scripts/build.sh build-asan -DCLEAVE_WERROR=ON -DCLEAVE_SANITIZE=address,undefined
 echo "== tests under ASan + UBSan"

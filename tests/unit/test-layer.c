@@ -251,6 +251,11 @@ static void test_bad_input(void **state)
     expect_error("deconv n=1 c=1 h=1 w=1 k=1 kernel=1 pad=1", CLEAVE_EINVAL,
                  "padding 1+1 x 1+1 leaves no output of the transposed convolution");
     expect_error("conv bias=2", CLEAVE_EINVAL, "value of 'bias' must be 0 or 1, got '2'");
+    /* Huge strides and kernels do not overflow the features (UBSan checks this build). */
+    cleave_layer big = parse_ok("pool kind=max n=1 c=8 h=16 w=16 kernel=3 stride=11111111111");
+    double f[CLEAVE_FEAT_COUNT];
+    cleave_layer_features(&big, f);
+    assert_true(f[CLEAVE_FEAT_STRIDE] == 11111111111.0 * 11111111111.0);
     /* NULL arguments are statuses, not crashes. */
     char err[64];
     assert_int_equal(cleave_layer_parse(NULL, "conv", err, sizeof err), CLEAVE_EINVAL);
