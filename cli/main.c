@@ -10,6 +10,7 @@
 static const struct cli_cmd commands[] = {
     {"calibrate", cmd_calibrate, "calibrate a device once: profile, fit and report"},
     {"profile", cmd_profile, "time layers under synthetic load into the store"},
+    {"plan", cmd_plan, "partition a model between end device and edge"},
     {"bench", cmd_bench, "time layers on this machine's backend"},
     {"fit", cmd_fit, "fit latency models from stored samples"},
     {"predict", cmd_predict, "predict the latency of layers on a device"},
