@@ -579,8 +579,17 @@ cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, vo
             if (rs.gen) {
                 rc = prof_loadgen_stop(rs.gen, err, errlen);
                 rs.gen = NULL;
+                /* Ctrl-C on a terminal signals the generator too: its death is then expected. */
+                if (rc != CLEAVE_OK && stop && *stop) {
+                    out->interrupted = 1;
+                    break;
+                }
                 if (rc != CLEAVE_OK)
                     goto fail;
+            }
+            if (stop && *stop) {
+                out->interrupted = 1;
+                break;
             }
             if (!ls->none) {
                 rc = prof_loadgen_start(&rs.gen, ls, err, errlen);
@@ -670,7 +679,7 @@ cleave_status prof_run(const prof_run_config *cfg, prof_progress_fn progress, vo
         rc = prof_loadgen_stop(rs.gen, err, errlen);
         rs.gen = NULL;
         out->loadgen_s += now_s() - tl;
-        if (rc != CLEAVE_OK)
+        if (rc != CLEAVE_OK && !(stop && *stop))
             goto fail;
     }
     out->stored = stored;

@@ -107,4 +107,22 @@ if pgrep -f -- "--db $IDB" >/dev/null; then bad "a load generator outlived SIGIN
 stored=$(sqlite3 "$IDB" 'select count(*) from samples')
 grep -q "^run 1 of device 'i': $stored of 60 planned samples stored" "$TMP/out" && ok \
     || bad "summary count differs from the store ($stored)"
+
+# Ctrl-C on a terminal signals the whole process group: the generator dies of it too, which
+# must read as an interruption, not as a failure of the generator.
+GDB=$TMP/g.db
+setsid "$CLEAVE" profile --device g --db "$GDB" --sweep "$TMP/k.sweep" --load cpu=0,50 "${fast[@]}" \
+    >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+for _ in $(seq 100); do
+    n=$(sqlite3 "$GDB" 'select count(*) from samples' 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 5 ] && break
+    sleep 0.1
+done
+sleep 0.2
+kill -INT -- -$pid 2>/dev/null || kill -INT $pid
+rc=0
+wait $pid || rc=$?
+[ "$rc" -eq 130 ] && ok || bad "group SIGINT exit $rc: $(cat "$TMP/err")"
+grep -q "status: interrupted (signal)" "$TMP/out" && ok || bad "no interrupted summary after group SIGINT"
 finish
