@@ -61,7 +61,10 @@ const struct cli_cmd *cli_find_command(const char *name)
     return NULL;
 }
 
-void cli_print_overview(FILE *out) { print_overview(out); }
+void cli_print_overview(FILE *out)
+{
+    print_overview(out);
+}
 
 /* oneDNN's OpenMP runtime reads OMP_PROC_BIND when the library loads, before main runs, so
 ** binding must be in the environment at exec time.  Unbound two-thread OpenMP is bimodal under

@@ -51,10 +51,10 @@ struct fit_family_ops {
 struct fit_model {
     fit_family family;
     const struct fit_family_ops *ops;
-    size_t p;       /* raw features per row */
-    int log_target; /* the family fitted log latency */
+    size_t p;          /* raw features per row */
+    int log_target;    /* the family fitted log latency */
     double tmin, tmax; /* range of the training targets (on the target scale) */
-    void *impl;     /* the family's own state */
+    void *impl;        /* the family's own state */
 };
 
 /* The families (fit/linear.c: LOG, LINEAR, LASSO, RIDGE, POLY; fit/krr.c; fit/gbdt.c). */

@@ -22,10 +22,10 @@ typedef struct plan_problem {
     const double *t_end;  /* compute time of node i on the end device, microseconds */
     const double *t_edge; /* ... on the edge server */
     int ntensors;
-    const int *producer;  /* tensor t's producing node, or -1 for a network input (on the end) */
-    const double *up_us;  /* time to send tensor t end -> edge (rtt/2 + bytes*8/up) */
-    const double *down_us;/* time to send tensor t edge -> end */
-    const int *cons_off;  /* consumers of tensor t: cons[cons_off[t] .. cons_off[t+1]) */
+    const int *producer;   /* tensor t's producing node, or -1 for a network input (on the end) */
+    const double *up_us;   /* time to send tensor t end -> edge (rtt/2 + bytes*8/up) */
+    const double *down_us; /* time to send tensor t edge -> end */
+    const int *cons_off;   /* consumers of tensor t: cons[cons_off[t] .. cons_off[t+1]) */
     const int *cons;
     const unsigned char *is_output; /* tensor t is a network output */
 } plan_problem;
@@ -34,9 +34,9 @@ typedef struct plan_problem {
 typedef struct plan_result {
     unsigned char *on_edge; /* n entries, 1 = the node runs on the edge; owned by the caller */
     double total_us, end_us, edge_us, up_us, down_us;
-    int64_t evaluated;      /* candidate placements the algorithm evaluated */
-    int exact;              /* 1: optimal under the cost model for this graph */
-    char note[160];         /* e.g. "graph is not series-parallel: dp is a heuristic here" */
+    int64_t evaluated; /* candidate placements the algorithm evaluated */
+    int exact;         /* 1: optimal under the cost model for this graph */
+    char note[160];    /* e.g. "graph is not series-parallel: dp is a heuristic here" */
 } plan_result;
 
 /* The latency of placement ON_EDGE under P (the cost model above), with its breakdown. */
