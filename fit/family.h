@@ -61,6 +61,16 @@ struct fit_model {
 extern const struct fit_family_ops fit_log_ops, fit_linear_ops, fit_lasso_ops, fit_ridge_ops,
     fit_poly_ops, fit_krr_ops, fit_gbdt_ops;
 
+/* For a family's test hooks that train with explicit settings: allocate a model of family F
+** for P features (target as given, log_target 0), default the options, and call
+** FN(model, ..., SETTINGS); on success *OUT owns the model.  Errors as fit_train(). */
+typedef cleave_status (*fit_with_fn)(fit_model *m, const double *x, size_t n, size_t p,
+                                     const double *t, const fit_opts *o, const void *settings,
+                                     char *err, size_t errlen);
+cleave_status fit_train_with(fit_model **out, fit_family f, const double *x, size_t n, size_t p,
+                             const double *t, const fit_opts *o, fit_with_fn fn,
+                             const void *settings, char *err, size_t errlen);
+
 /* Column means and standard deviations of X (N x P) into MU and SD (SD of a constant column is
 ** set to 1 so that scaling leaves it at 0). */
 void fit_column_stats(const double *x, size_t n, size_t p, double *mu, double *sd);

@@ -408,35 +408,19 @@ static cleave_status krr_train(fit_model *m, const double *x, size_t n, size_t p
     return krr_fit(m, x, n, p, t, o, &s, err, errlen);
 }
 
+/* fit_train_with()'s view of krr_fit. */
+static cleave_status krr_fit_with(fit_model *m, const double *x, size_t n, size_t p,
+                                  const double *t, const fit_opts *o, const void *settings,
+                                  char *err, size_t errlen)
+{
+    return krr_fit(m, x, n, p, t, o, (const fit_krr_settings *)settings, err, errlen);
+}
+
 cleave_status fit_krr_train_with(fit_model **out, const double *x, size_t n, size_t p,
                                  const double *t, const fit_opts *o, const fit_krr_settings *s,
                                  char *err, size_t errlen)
 {
-    fit_opts defaults;
-    fit_model *m = calloc(1, sizeof *m);
-    cleave_status rc;
-
-    *out = NULL;
-    gsl_set_error_handler_off();
-    if (!o) {
-        fit_opts_default(&defaults, FIT_KRR);
-        o = &defaults;
-    }
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return CLEAVE_ENOMEM;
-    }
-    m->family = FIT_KRR;
-    m->ops = &fit_krr_ops;
-    m->p = p;
-    m->log_target = 0;
-    rc = krr_fit(m, x, n, p, t, o, s, err, errlen);
-    if (rc != CLEAVE_OK) {
-        fit_model_free(m);
-        return rc;
-    }
-    *out = m;
-    return CLEAVE_OK;
+    return fit_train_with(out, FIT_KRR, x, n, p, t, o, krr_fit_with, s, err, errlen);
 }
 
 void fit_krr_inspect(const fit_model *m, fit_krr_info *info)

@@ -138,6 +138,34 @@ fail:
 ** larger or smaller than any it saw. */
 #define LOG_MARGIN 6.907755278982137 /* ln(1000) */
 
+cleave_status fit_train_with(fit_model **out, fit_family f, const double *x, size_t n, size_t p,
+                             const double *t, const fit_opts *o, fit_with_fn fn,
+                             const void *settings, char *err, size_t errlen)
+{
+    fit_opts defaults;
+    *out = NULL;
+    pthread_once(&blas_once, blas_single_thread);
+    if (!o) {
+        fit_opts_default(&defaults, f);
+        o = &defaults;
+    }
+    fit_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return CLEAVE_ENOMEM;
+    }
+    m->family = f;
+    m->ops = family_ops(f);
+    m->p = p;
+    cleave_status rc = fn(m, x, n, p, t, o, settings, err, errlen);
+    if (rc != CLEAVE_OK) {
+        fit_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return CLEAVE_OK;
+}
+
 double fit_predict(const fit_model *m, const double *x)
 {
     double v = m->ops->predict(m, x);

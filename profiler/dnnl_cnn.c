@@ -666,11 +666,8 @@ static cleave_status aux_alloc(cnn_kernel *k, char *err, size_t errlen)
 static cleave_status extra_alloc(cnn_kernel *k, dnnl_query_t query, int arg, dnnl_memory_t *mem,
                                  char *err, size_t errlen)
 {
-    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(k->pd, query, 0);
-    if (!md || md->ndims == 0 || dnnl_memory_desc_get_size(md) == 0)
-        return CLEAVE_OK;
-    cleave_status rc = prof_dnnl_mem_zero(mem, md, err, errlen);
-    if (rc == CLEAVE_OK)
+    cleave_status rc = prof_dnnl_extra_alloc(k->pd, query, mem, err, errlen);
+    if (rc == CLEAVE_OK && *mem)
         add_arg(k, arg, *mem);
     return rc;
 }
@@ -679,12 +676,7 @@ static cleave_status extra_alloc(cnn_kernel *k, dnnl_query_t query, int arg, dnn
 static cleave_status cnn_run(prof_kernel *pk)
 {
     cnn_kernel *k = (cnn_kernel *)pk;
-    dnnl_status_t s = dnnl_primitive_execute(k->prim, k->stream, k->nargs, k->args);
-    if (s == dnnl_success)
-        s = dnnl_stream_wait(k->stream);
-    if (s != dnnl_success)
-        return prof_dnnl_fail(s, "execution", k->errmsg, sizeof k->errmsg);
-    return CLEAVE_OK;
+    return prof_dnnl_execute(k->prim, k->stream, k->nargs, k->args, k->errmsg, sizeof k->errmsg);
 }
 
 /* Copy tensor ROLE/IDX in its plain layout (backend.h) into DST (N floats).  A role the layer

@@ -185,6 +185,27 @@ cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain,
     return rc;
 }
 
+cleave_status prof_dnnl_extra_alloc(const_dnnl_primitive_desc_t pd, dnnl_query_t query,
+                                    dnnl_memory_t *mem, char *err, size_t errlen)
+{
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, query, 0);
+    *mem = NULL;
+    if (!md || md->ndims == 0 || dnnl_memory_desc_get_size(md) == 0)
+        return CLEAVE_OK;
+    return prof_dnnl_mem_zero(mem, md, err, errlen);
+}
+
+cleave_status prof_dnnl_execute(dnnl_primitive_t prim, dnnl_stream_t stream, int nargs,
+                                const dnnl_exec_arg_t *args, char *err, size_t errlen)
+{
+    dnnl_status_t s = dnnl_primitive_execute(prim, stream, nargs, args);
+    if (s == dnnl_success)
+        s = dnnl_stream_wait(stream);
+    if (s != dnnl_success)
+        return prof_dnnl_fail(s, "execution", err, errlen);
+    return CLEAVE_OK;
+}
+
 void prof_dnnl_impl_name(const_dnnl_primitive_desc_t pd, char *buf, size_t buflen)
 {
     const char *name = NULL;

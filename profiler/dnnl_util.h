@@ -48,6 +48,16 @@ cleave_status prof_dnnl_mem_zero(dnnl_memory_t *mem, const dnnl_memory_desc_t *m
 cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, float *dst,
                              size_t n, char *err, size_t errlen);
 
+/* Create zero-filled memory for the optional buffer QUERY of PD (dnnl_query_scratchpad_md or
+** dnnl_query_workspace_md); *MEM stays NULL when the primitive needs none. */
+cleave_status prof_dnnl_extra_alloc(const_dnnl_primitive_desc_t pd, dnnl_query_t query,
+                                    dnnl_memory_t *mem, char *err, size_t errlen);
+
+/* The timed part of every oneDNN kernel: execute PRIM with its NARGS prebuilt ARGS on STREAM
+** and wait for it. */
+cleave_status prof_dnnl_execute(dnnl_primitive_t prim, dnnl_stream_t stream, int nargs,
+                                const dnnl_exec_arg_t *args, char *err, size_t errlen);
+
 /* Copy the implementation name of PD ("jit:avx2", "gemm:jit", ...) into BUF. */
 void prof_dnnl_impl_name(const_dnnl_primitive_desc_t pd, char *buf, size_t buflen);
 
