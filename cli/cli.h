@@ -47,6 +47,11 @@ int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, lo
 /* Parse a size such as 512M, 2G, 1048576 into bytes. */
 int cli_parse_bytes(const char *cmd, const char *opt, const char *val, unsigned long long *out);
 
+/* Parse a load given as KEY=VALUE,... (load feature names of include/cleave/load.h) into *OUT;
+** features not given are NaN.  Returns 0, or prints a usage error naming CMD and OPT and
+** returns -1. */
+int cli_parse_load(const char *cmd, const char *opt, const char *text, cleave_load *out);
+
 /* Flush stdout and report a write error (a closed pipe, a full disk); returns CODE or CLI_ERR. */
 int cli_finish(int code);
 

@@ -4,20 +4,25 @@
 */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/json.h"
+#include "common/sysinfo.h"
 #include "planner/graph.h"
 #include "planner/partition.h"
 
 static const char usage[] =
     "usage: cleave plan --model FILE --end DEVICE --edge DEVICE [--db PATH] [--edge-db PATH]\n"
     "                   [--net 3g|4g|wifi] [--up MBPS] [--down MBPS] [--rtt MS]\n"
-    "                   [--algo NAME|all] [--end-load none|now] [--edge-load none|now]\n"
-    "                   [--unknown-op error|fallback] [--json]\n"
+    "                   [--algo NAME|all] [--couper METHOD] [--end-load none|now|K=V,...]\n"
+    "                   [--edge-load none|now|K=V,...] [--unknown-op error|fallback]\n"
+    "                   [--json] [--plot DIR]\n"
     "\n"
     "Import MODEL (ONNX, or the text graph format of docs/graph-format.md), predict every\n"
     "layer's latency on the end device and on the edge with their fitted models, and place\n"
@@ -30,8 +35,15 @@ static const char usage[] =
     "    --rtt MS         round-trip time; each crossing pays half of it (default 0)\n"
     "    --algo NAME      local, edge, neurosurgeon, couper, dp, mincut, brute, or all\n"
     "                     (default all; brute only for graphs of at most 24 nodes)\n"
-    "    --end-load L     'now' predicts under the load measured now (dynamic models);\n"
-    "                     'none' (default) uses the static models.  Same for --edge-load\n"
+    "    --couper METHOD  Couper's evaluation: strongman, comm-slim, early-stop, hybrid\n"
+    "                     (default hybrid); the table shows how many candidates it costed\n"
+    "    --end-load L     'now' predicts under the load measured now, KEY=VALUE,... under a\n"
+    "                     given load (load features of `cleave predict --help`), both with the\n"
+    "                     dynamic models; 'none' (default) uses the static models.  Same for\n"
+    "                     --edge-load\n"
+    "    --plot DIR       write gnuplot plots to DIR: latency vs bandwidth (0.1-100 Mbit/s,\n"
+    "                     both directions scaled together) per algorithm, and the breakdown\n"
+    "                     of each plan into end, upload, edge and download time\n"
     "    --unknown-op M   'fallback' costs ops the catalogue lacks with the fallback estimate\n"
     "                     and lists them; 'error' (default) refuses the model\n"
     "    --json           every node's costs and placement, every tensor, the plans\n";
@@ -70,14 +82,16 @@ static int predict_nodes(const plan_graph *g, const cleave_predictor *p, const c
     return CLI_OK;
 }
 
+/* Open the predictor of one side; HOW is "none", "now", or a load already parsed into LOAD
+** ("given"). */
 static int open_side(cleave_predictor **p, const char *db, const char *dev, const char *how,
                      cleave_load *load, int *use_load)
 {
     char err[512];
     if (cleave_predictor_open(p, db, dev, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
-    *use_load = strcmp(how, "now") == 0;
-    if (*use_load && cleave_load_now(load, 0, err, sizeof err) != CLEAVE_OK)
+    *use_load = strcmp(how, "none") != 0;
+    if (strcmp(how, "now") == 0 && cleave_load_now(load, 0, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
     return CLI_OK;
 }
@@ -134,6 +148,164 @@ static void json_plan(const plan_problem_buf *b, const plan_graph *g, plan_algo 
     printf("]}");
 }
 
+/* Write DIR/NAME with the text TEXT; returns CLI_OK or prints the error. */
+static int write_file(const char *dir, const char *name, const char *text)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        if (f)
+            fclose(f);
+        return cli_error("cannot write '%s': %s", path, strerror(errno));
+    }
+    return CLI_OK;
+}
+
+/* The plots of --plot: every algorithm's predicted latency as the link's bandwidth goes from
+** 0.1 to 100 Mbit/s upstream (downstream scaled by the same factor, keeping the link's ratio),
+** and the breakdown of each plan at the requested link.  Each plot is NAME.gp + NAME.dat;
+** gnuplot renders NAME.png when it is installed. */
+static int write_plots(const char *dir, const char *model, const plan_graph *g, const double *t_end,
+                       const double *t_edge, double up, double down, double rtt, const int *ran,
+                       const plan_result *res, plan_couper_method couper)
+{
+    enum { NPOINTS = 31 };
+    char *dat = NULL, *gp = NULL, err[512], line[1024];
+    size_t len = 0;
+    int code = CLI_OK;
+    plan_problem_buf b;
+    plan_result r;
+    unsigned char *tmp = calloc((size_t)g->nnodes + 1, 1);
+
+    memset(&b, 0, sizeof b);
+    if (!tmp)
+        return cli_error("out of memory");
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        code = cli_error("cannot create directory '%s': %s", dir, strerror(errno));
+        goto done;
+    }
+    FILE *m = open_memstream(&dat, &len);
+    if (!m) {
+        code = cli_error("out of memory");
+        goto done;
+    }
+    fprintf(m, "# up_mbps down_mbps");
+    for (int a = 0; a < PLAN_ALGO_COUNT; a++)
+        if (ran[a] && a != PLAN_ALGO_BRUTE)
+            fprintf(m, " %s_ms", plan_algo_name((plan_algo)a));
+    fputc('\n', m);
+    for (int i = 0; i < NPOINTS && code == CLI_OK; i++) {
+        double bw = 0.1 * pow(1000.0, (double)i / (NPOINTS - 1));
+        double dn = bw * down / up;
+        plan_problem_buf_release(&b);
+        if (plan_problem_build(&b, g, t_end, t_edge, bw, dn, rtt, err, sizeof err) != CLEAVE_OK) {
+            code = cli_error("%s", err);
+            break;
+        }
+        fprintf(m, "%.6g %.6g", bw, dn);
+        for (int a = 0; a < PLAN_ALGO_COUNT; a++) {
+            if (!ran[a] || a == PLAN_ALGO_BRUTE)
+                continue;
+            memset(&r, 0, sizeof r);
+            r.on_edge = tmp;
+            cleave_status rc =
+                a == PLAN_ALGO_COUPER
+                    ? plan_couper(
+                          &b.p, &(plan_couper_opts){.method = couper, .is_constant = b.is_constant},
+                          &r, err, sizeof err)
+                    : plan_run((plan_algo)a, &b.p, &r, err, sizeof err);
+            if (rc != CLEAVE_OK) {
+                code = cli_error("%s: %s", plan_algo_name((plan_algo)a), err);
+                break;
+            }
+            fprintf(m, " %.6g", r.total_us / 1e3);
+        }
+        fputc('\n', m);
+    }
+    if (fclose(m) != 0 || code != CLI_OK) {
+        code = code != CLI_OK ? code : cli_error("out of memory");
+        goto done;
+    }
+    if ((code = write_file(dir, "latency-vs-bandwidth.dat", dat)) != CLI_OK)
+        goto done;
+
+    m = open_memstream(&gp, &len);
+    if (!m) {
+        code = cli_error("out of memory");
+        goto done;
+    }
+    fprintf(m,
+            "set terminal pngcairo size 900,600 noenhanced\nset output "
+            "'latency-vs-bandwidth.png'\nset logscale xy\nset grid\n"
+            "set xlabel 'upstream bandwidth (Mbit/s; downstream scaled alike)'\n"
+            "set ylabel 'predicted latency (ms)'\nset key outside right\n"
+            "set title '%s: predicted latency vs bandwidth, rtt %.4g ms'\nplot ",
+            strrchr(model, '/') ? strrchr(model, '/') + 1 : model, rtt);
+    int col = 3, first = 1;
+    for (int a = 0; a < PLAN_ALGO_COUNT; a++) {
+        if (!ran[a] || a == PLAN_ALGO_BRUTE)
+            continue;
+        fprintf(m, "%s'latency-vs-bandwidth.dat' using 1:%d with linespoints title '%s'",
+                first ? "" : ", \\\n     ", col++, plan_algo_name((plan_algo)a));
+        first = 0;
+    }
+    fputc('\n', m);
+    if (fclose(m) != 0 || (code = write_file(dir, "latency-vs-bandwidth.gp", gp)) != CLI_OK)
+        goto done;
+
+    free(dat);
+    dat = NULL;
+    m = open_memstream(&dat, &len);
+    if (!m) {
+        code = cli_error("out of memory");
+        goto done;
+    }
+    fprintf(m,
+            "# algorithm end_ms up_ms edge_ms down_ms (up %.4g, down %.4g Mbit/s, rtt %.4g ms)\n",
+            up, down, rtt);
+    for (int a = 0; a < PLAN_ALGO_COUNT; a++)
+        if (ran[a])
+            fprintf(m, "%s %.6g %.6g %.6g %.6g\n", plan_algo_name((plan_algo)a),
+                    res[a].end_us / 1e3, res[a].up_us / 1e3, res[a].edge_us / 1e3,
+                    res[a].down_us / 1e3);
+    if (fclose(m) != 0 || (code = write_file(dir, "plan-breakdown.dat", dat)) != CLI_OK)
+        goto done;
+    snprintf(line, sizeof line,
+             "set terminal pngcairo size 900,600 noenhanced\nset output 'plan-breakdown.png'\n"
+             "set style data histograms\nset style histogram rowstacked\n"
+             "set style fill solid 0.8 border -1\nset boxwidth 0.6\nset grid y\n"
+             "set ylabel 'predicted latency (ms)'\nset key outside right\n"
+             "set title 'plan breakdown at up %.4g / down %.4g Mbit/s, rtt %.4g ms'\n"
+             "plot 'plan-breakdown.dat' using 2:xtic(1) title 'end compute', '' using 3 title "
+             "'upload', '' using 4 title 'edge compute', '' using 5 title 'download'\n",
+             up, down, rtt);
+    if ((code = write_file(dir, "plan-breakdown.gp", line)) != CLI_OK)
+        goto done;
+
+    if (!cl_in_path("gnuplot")) {
+        fprintf(stderr, "plan: gnuplot not found: wrote 2 .gp and 2 .dat files to %s\n", dir);
+        goto done;
+    }
+    static const char *const names[] = {"latency-vs-bandwidth", "plan-breakdown"};
+    for (int i = 0; i < 2; i++) {
+        char cmd[4400], png[4200];
+        snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot %s.gp 2>/dev/null", dir, names[i]);
+        snprintf(png, sizeof png, "%s/%s.png", dir, names[i]);
+        if (system(cmd) != 0 || access(png, R_OK) != 0) {
+            code = cli_error("gnuplot failed on '%s/%s.gp'", dir, names[i]);
+            goto done;
+        }
+    }
+    fprintf(stderr, "plan: wrote 6 files to %s\n", dir);
+done:
+    free(dat);
+    free(gp);
+    free(tmp);
+    plan_problem_buf_release(&b);
+    return code;
+}
+
 int cmd_plan(int argc, char **argv)
 {
     enum {
@@ -150,7 +322,9 @@ int cmd_plan(int argc, char **argv)
         O_END_LOAD,
         O_EDGE_LOAD,
         O_UNKNOWN,
-        O_JSON
+        O_JSON,
+        O_COUPER,
+        O_PLOT
     };
     static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
                                              {"end", required_argument, NULL, O_END},
@@ -166,10 +340,13 @@ int cmd_plan(int argc, char **argv)
                                              {"edge-load", required_argument, NULL, O_EDGE_LOAD},
                                              {"unknown-op", required_argument, NULL, O_UNKNOWN},
                                              {"json", no_argument, NULL, O_JSON},
+                                             {"couper", required_argument, NULL, O_COUPER},
+                                             {"plot", required_argument, NULL, O_PLOT},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *model = NULL, *end_dev = NULL, *edge_dev = NULL, *db = NULL, *edge_db = NULL;
-    const char *end_how = "none", *edge_how = "none";
+    const char *end_how = "none", *edge_how = "none", *plot_dir = NULL;
+    plan_couper_method couper = PLAN_COUPER_HYBRID;
     double up = presets[1].up, down = presets[1].down, rtt = 0.0;
     int algo = -1, json = 0, opt, code = CLI_OK, use_end_load = 0, use_edge_load = 0;
     unsigned flags = 0;
@@ -233,12 +410,26 @@ int cmd_plan(int argc, char **argv)
             break;
         }
         case O_END_LOAD:
-        case O_EDGE_LOAD:
-            if (strcmp(optarg, "none") && strcmp(optarg, "now"))
-                return cli_usage_error("plan", "option '%s' takes none or now, got '%s'",
-                                       opt == O_END_LOAD ? "--end-load" : "--edge-load", optarg);
-            *(opt == O_END_LOAD ? &end_how : &edge_how) = optarg;
+        case O_EDGE_LOAD: {
+            const char *name = opt == O_END_LOAD ? "--end-load" : "--edge-load";
+            const char **how = opt == O_END_LOAD ? &end_how : &edge_how;
+            if (strcmp(optarg, "none") == 0 || strcmp(optarg, "now") == 0)
+                *how = optarg;
+            else if (cli_parse_load("plan", name, optarg,
+                                    opt == O_END_LOAD ? &end_load : &edge_load) == 0)
+                *how = "given";
+            else
+                return CLI_USAGE;
             break;
+        }
+        case O_COUPER:
+            if (plan_couper_method_parse(optarg, &couper) != 0)
+                return cli_usage_error("plan",
+                                       "unknown Couper method '%s' (strongman, comm-slim, "
+                                       "early-stop, hybrid)",
+                                       optarg);
+            break;
+        case O_PLOT: plot_dir = optarg; break;
         case O_UNKNOWN:
             if (strcmp(optarg, "fallback") == 0)
                 flags |= PLAN_ONNX_FALLBACK;
@@ -289,12 +480,12 @@ int cmd_plan(int argc, char **argv)
         if (algo < 0 && a == PLAN_ALGO_BRUTE && b.p.n > PLAN_BRUTE_MAX_NODES)
             continue;
         res[a].on_edge = placements + (size_t)a * ((size_t)g->nnodes + 1);
-        cleave_status rc = a == PLAN_ALGO_COUPER
-                               ? plan_couper(&b.p,
-                                             &(plan_couper_opts){.method = PLAN_COUPER_HYBRID,
-                                                                 .is_constant = b.is_constant},
-                                             &res[a], err, sizeof err)
-                               : plan_run((plan_algo)a, &b.p, &res[a], err, sizeof err);
+        cleave_status rc =
+            a == PLAN_ALGO_COUPER
+                ? plan_couper(&b.p,
+                              &(plan_couper_opts){.method = couper, .is_constant = b.is_constant},
+                              &res[a], err, sizeof err)
+                : plan_run((plan_algo)a, &b.p, &res[a], err, sizeof err);
         if (rc != CLEAVE_OK) {
             code = cli_error("%s: %s", plan_algo_name((plan_algo)a), err);
             goto done;
@@ -316,6 +507,9 @@ int cmd_plan(int argc, char **argv)
     free(zeros);
     free(ones);
 
+    if (plot_dir && (code = write_plots(plot_dir, model, g, t_end, t_edge, up, down, rtt, ran, res,
+                                        couper)) != CLI_OK)
+        goto done;
     if (json) {
         printf("{\"model\": ");
         cl_json_string(stdout, model);
@@ -336,7 +530,8 @@ int cmd_plan(int argc, char **argv)
             cl_json_string(stdout, n->op);
             printf(", \"layer\": ");
             cl_json_string(stdout, spec);
-            printf(", \"end_us\": ");
+            printf(", \"unknown_op\": %s, \"end_us\": ",
+                   (n->flags & PLAN_NODE_UNKNOWN) ? "true" : "false");
             cl_json_number(stdout, b.p.t_end[i]);
             printf(", \"edge_us\": ");
             cl_json_number(stdout, b.p.t_edge[i]);
@@ -370,8 +565,13 @@ int cmd_plan(int argc, char **argv)
     }
 
     printf("model '%s': %d nodes, %.3g MACs; end '%s', edge '%s'; up %.4g / down %.4g Mbit/s, "
-           "rtt %.4g ms\n\n",
+           "rtt %.4g ms\n",
            model, g->nnodes, plan_graph_macs(g), end_dev, edge_dev, up, down, rtt);
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].flags & PLAN_NODE_UNKNOWN)
+            printf("  node '%s': op '%s' is not in the catalogue, costed by the fallback\n",
+                   g->nodes[i].name, g->nodes[i].op);
+    putchar('\n');
     printf("%-13s %11s %11s %11s %11s %11s %8s %8s %6s %s\n", "algorithm", "total_ms", "end_ms",
            "up_ms", "edge_ms", "down_ms", "vs_local", "vs_edge", "evals", "exact");
     int best = -1;

@@ -48,63 +48,6 @@ struct load_arg {
     cleave_load load;
 };
 
-/* Parse K=V,... into L->load (unset features NaN).  Returns 0, or prints a usage error and
-** returns -1. */
-static int parse_load(const char *text, struct load_arg *l)
-{
-    char buf[1024];
-    int seen[CLEAVE_LOAD_COUNT] = {0};
-    cleave_load_init(&l->load);
-    if (strlen(text) >= sizeof buf) {
-        cli_usage_error("predict", "option '--load' is too long");
-        return -1;
-    }
-    snprintf(buf, sizeof buf, "%s", text);
-    if (!*buf) {
-        cli_usage_error("predict", "option '--load' needs 'now' or KEY=VALUE,...");
-        return -1;
-    }
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq) {
-            cli_usage_error("predict", "load item '%s' is not KEY=VALUE", tok);
-            return -1;
-        }
-        *eq = '\0';
-        int f = -1;
-        for (int i = 0; i < CLEAVE_LOAD_COUNT; i++)
-            if (strcmp(tok, cleave_load_feature_name((cleave_load_feature)i)) == 0)
-                f = i;
-        if (f < 0) {
-            char names[512] = "";
-            size_t len = 0;
-            for (int i = 0; i < CLEAVE_LOAD_COUNT && len < sizeof names; i++)
-                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
-                                        cleave_load_feature_name((cleave_load_feature)i));
-            cli_usage_error("predict", "unknown load feature '%s' (features: %s)", tok, names);
-            return -1;
-        }
-        if (seen[f]++) {
-            cli_usage_error("predict", "load feature '%s' given twice", tok);
-            return -1;
-        }
-        char *end;
-        errno = 0;
-        double v = strtod(eq + 1, &end);
-        if (end == eq + 1 || *end || errno == ERANGE || !isfinite(v)) {
-            cli_usage_error("predict", "invalid value '%s' for load feature '%s'", eq + 1, tok);
-            return -1;
-        }
-        l->load.v[f] = v;
-    }
-    for (int i = 0; i < CLEAVE_LOAD_COUNT; i++)
-        if (seen[i])
-            return 0;
-    cli_usage_error("predict", "option '--load' needs 'now' or KEY=VALUE,...");
-    return -1;
-}
-
 /* The layers to predict, parsed from the arguments (and standard input for '-'). */
 struct layers {
     size_t n, cap;
@@ -269,7 +212,7 @@ int cmd_predict(int argc, char **argv)
         case 'l':
             la.given = 1;
             la.now = strcmp(optarg, "now") == 0;
-            if (!la.now && parse_load(optarg, &la) != 0)
+            if (!la.now && cli_parse_load("predict", "--load", optarg, &la.load) != 0)
                 return CLI_USAGE;
             break;
         case 'w':

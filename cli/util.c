@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -103,4 +104,59 @@ const char *cli_db_path(const char *opt)
     if (env && *env)
         return env;
     return "cleave.db";
+}
+
+int cli_parse_load(const char *cmd, const char *opt, const char *text, cleave_load *out)
+{
+    char buf[1024];
+    int seen[CLEAVE_LOAD_COUNT] = {0};
+    cleave_load_init(out);
+    if (strlen(text) >= sizeof buf) {
+        cli_usage_error(cmd, "option '%s' is too long", opt);
+        return -1;
+    }
+    snprintf(buf, sizeof buf, "%s", text);
+    if (!*buf) {
+        cli_usage_error(cmd, "option '%s' needs 'now' or KEY=VALUE,...", opt);
+        return -1;
+    }
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) {
+            cli_usage_error(cmd, "load item '%s' is not KEY=VALUE", tok);
+            return -1;
+        }
+        *eq = '\0';
+        int f = -1;
+        for (int i = 0; i < CLEAVE_LOAD_COUNT; i++)
+            if (strcmp(tok, cleave_load_feature_name((cleave_load_feature)i)) == 0)
+                f = i;
+        if (f < 0) {
+            char names[512] = "";
+            size_t len = 0;
+            for (int i = 0; i < CLEAVE_LOAD_COUNT && len < sizeof names; i++)
+                len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
+                                        cleave_load_feature_name((cleave_load_feature)i));
+            cli_usage_error(cmd, "unknown load feature '%s' (features: %s)", tok, names);
+            return -1;
+        }
+        if (seen[f]++) {
+            cli_usage_error(cmd, "load feature '%s' given twice", tok);
+            return -1;
+        }
+        char *end;
+        errno = 0;
+        double v = strtod(eq + 1, &end);
+        if (end == eq + 1 || *end || errno == ERANGE || !isfinite(v)) {
+            cli_usage_error(cmd, "invalid value '%s' for load feature '%s'", eq + 1, tok);
+            return -1;
+        }
+        out->v[f] = v;
+    }
+    for (int i = 0; i < CLEAVE_LOAD_COUNT; i++)
+        if (seen[i])
+            return 0;
+    cli_usage_error(cmd, "option '%s' needs 'now' or KEY=VALUE,...", opt);
+    return -1;
 }

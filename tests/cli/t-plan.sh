@@ -26,7 +26,7 @@ expect_err 2 "cleave plan: option '--up' needs a positive number, got '-1'" \
     plan --model "$TMP/g.txt" --end dev --edge dev --up -1
 expect_err 2 "cleave plan: option '--rtt' needs a number >= 0, got 'x'" \
     plan --model "$TMP/g.txt" --end dev --edge dev --rtt x
-expect_err 2 "cleave plan: option '--end-load' takes none or now, got 'half'" \
+expect_err 2 "cleave plan: load item 'half' is not KEY=VALUE" \
     plan --model "$TMP/g.txt" --end dev --edge dev --end-load half
 run plan --model "$TMP/missing.onnx" --end dev --edge dev --db "$DB"
 [ "$rc" -eq 1 ] && grep -q "missing.onnx" "$TMP/err" && ok || bad "missing model: exit $rc"
@@ -78,4 +78,35 @@ expect_out_has "mincut"
 expect_exit 0 plan --model "$CLEAVE_SRC/data/models/alexnet.onnx" --end dev --edge dev --db "$DB" --json
 python3 "$TMP/check.py" "$TMP/out" >"$TMP/check.out" 2>&1 && ok || bad "recheck alexnet: $(cat "$TMP/check.out")"
 expect_json "len(j['nodes']) == 20 and [p['algo'] for p in j['plans']] == ['local', 'edge', 'neurosurgeon', 'couper', 'dp', 'mincut', 'brute']"
+
+# Options: Couper's method, given loads, plots.
+expect_err 2 "cleave plan: unknown Couper method 'lazy' (strongman, comm-slim, early-stop, hybrid)" \
+    plan --model "$TMP/g.txt" --end dev --edge dev --couper lazy
+run plan --model "$TMP/g.txt" --end dev --edge dev --edge-load cpu_utl=0.5
+[ "$rc" -eq 2 ] && grep -q "^cleave plan: unknown load feature 'cpu_utl' (features: sys_cpu, " "$TMP/err" \
+    && ok || bad "unknown load feature: exit $rc"
+expect_exit 0 plan --model "$TMP/g.txt" --end dev --edge dev --db "$DB" --plot "$TMP/plots"
+for f in latency-vs-bandwidth.gp latency-vs-bandwidth.dat plan-breakdown.gp plan-breakdown.dat; do
+    [ -s "$TMP/plots/$f" ] && ok || bad "plot file $f missing"
+done
+if command -v gnuplot >/dev/null; then
+    [ -s "$TMP/plots/latency-vs-bandwidth.png" ] && [ -s "$TMP/plots/plan-breakdown.png" ] && ok \
+        || bad "no PNG although gnuplot is installed"
+fi
+[ "$(grep -vc '^#' "$TMP/plots/latency-vs-bandwidth.dat")" = 31 ] && ok || bad "bandwidth points"
+
+# Seed 000: on the zoo, Couper's hybrid method finds the strongman plan with fewer evaluations.
+for m in alexnet vgg16 googlenet resnet18 resnet50 mobilenet_v2 squeezenet1_0; do
+    for meth in strongman hybrid; do
+        "$CLEAVE" plan --model "$CLEAVE_SRC/data/models/$m.onnx" --end dev --edge dev --db "$DB" \
+            --algo couper --couper $meth --json >"$TMP/$meth.json" 2>"$TMP/err" || bad "couper $meth on $m"
+    done
+    python3 -c "
+import json, sys
+s = json.load(open(sys.argv[1]))['plans'][0]; h = json.load(open(sys.argv[2]))['plans'][0]
+ok = abs(s['total_us'] - h['total_us']) <= 1e-9 * s['total_us'] and h['evaluated'] < s['evaluated']
+print('$m', s['total_us'], s['evaluated'], h['total_us'], h['evaluated'])
+sys.exit(0 if ok else 1)" "$TMP/strongman.json" "$TMP/hybrid.json" >"$TMP/couper.out" 2>&1 \
+        && ok || bad "couper hybrid vs strongman on $m: $(cat "$TMP/couper.out")"
+done
 finish
