@@ -44,7 +44,8 @@ static const char usage[] =
     "    --plot DIR       write gnuplot plots to DIR: latency vs bandwidth (0.1-100 Mbit/s,\n"
     "                     both directions scaled together) per algorithm, and the breakdown\n"
     "                     of each plan into end, upload, edge and download time\n"
-    "    --unknown-op M   'fallback' costs ops the catalogue lacks with the fallback estimate\n"
+    "    --unknown-op M   'fallback' imports ops the catalogue lacks as a copy of their output\n"
+    "                     (a dropout stand-in, priced by the device's dropout model)\n"
     "                     and lists them; 'error' (default) refuses the model\n"
     "    --json           every node's costs and placement, every tensor, the plans\n";
 
@@ -569,7 +570,7 @@ int cmd_plan(int argc, char **argv)
            model, g->nnodes, plan_graph_macs(g), end_dev, edge_dev, up, down, rtt);
     for (int i = 0; i < g->nnodes; i++)
         if (g->nodes[i].flags & PLAN_NODE_UNKNOWN)
-            printf("  node '%s': op '%s' is not in the catalogue, costed by the fallback\n",
+            printf("  node '%s': op '%s' is not in the catalogue, costed as a copy of its output\n",
                    g->nodes[i].name, g->nodes[i].op);
     putchar('\n');
     printf("%-13s %11s %11s %11s %11s %11s %8s %8s %6s %s\n", "algorithm", "total_ms", "end_ms",
