@@ -28,7 +28,7 @@ const char cli_profile_options_help[] =
     "    --seed S          seed of the random shapes and the sample order (default 1)\n"
     "    --window-ms MS    dynamic-feature window before each sample (default 40)\n"
     "    --sample-ms MS    time each sample's timed repetitions for at least MS (default 150;\n"
-    "                      up to 3x longer to reach 1 %% precision of the median)\n"
+    "                      up to 3x longer to reach 1 % precision of the median)\n"
     "    --probes LIST     micro-probes after the window: cpu, mem, both, or none (default cpu)\n"
     "    --resume          continue the device's unfinished run with its stored settings\n"
     "    --quiet           no progress output\n";
