@@ -17,7 +17,10 @@
 ** The number of rounds is chosen by early stopping: the rows of fold 0 of fit_folds(n,
 ** inner_folds, seed) are held out, up to max_rounds trees are grown on the rest, the round
 ** count with the least held-out squared error is kept, and the model is refitted on every row
-** with that many rounds.  Trees are stored as one flat array of nodes; a prediction walks
+** with that many rounds.  Growing stops once GBDT_PATIENCE rounds have not improved on the
+** best (XGBoost's early_stopping_rounds): on a 2361-sample calibration the chosen counts were
+** mostly 20-50, so most of the 300 trees grown only to be discarded were never needed.  Trees are
+*stored as one flat array of nodes; a prediction walks
 ** max_depth nodes per tree and allocates nothing.
 **
 ** Defaults (fit_gbdt_settings_default): depth 4, at least 3 rows per leaf, nu = 0.1, up to 300
@@ -37,6 +40,7 @@
 #include "fit/family.h"
 
 #define GBDT_MIN_ROWS 10
+#define GBDT_PATIENCE 50 /* rounds without a better held-out error before stopping */
 #define GBDT_MAX_TREES ((size_t)1 << 20)
 #define GBDT_MAX_NODES ((size_t)1 << 26)
 #define GBDT_NODE_BYTES 40 /* a saved node: feature, threshold, left, right, value */
@@ -62,6 +66,7 @@ struct grow {
     const double *x, *r; /* features (row-major, P columns), residuals (by row) */
     size_t p, ns;
     size_t *sorted, *tmp; /* P x NS, and NS scratch */
+    unsigned char *left;  /* by row: goes left at the split being applied */
     const fit_gbdt_settings *s;
     struct gbdt *g;
 };
@@ -212,11 +217,18 @@ static cleave_status grow_node(struct grow *w, size_t lo, size_t hi, int depth, 
         w->g->node[me].value = w->s->shrinkage * sum / (double)(hi - lo);
         return CLEAVE_OK;
     }
+    /* The split feature's run is sorted by it, so its first nleft rows are the left ones: mark
+    ** them, then partition the other runs by the mark (a byte per row, not a strided x load). */
+    const size_t *split_run = w->sorted + sp.feature * w->ns;
+    for (size_t k = lo; k < hi; k++)
+        w->left[split_run[k]] = k < lo + sp.nleft;
     for (size_t j = 0; j < w->p; j++) {
+        if (j == sp.feature)
+            continue;
         size_t *run = w->sorted + j * w->ns;
         size_t nl = lo, nr = 0;
         for (size_t k = lo; k < hi; k++) {
-            if (w->x[run[k] * w->p + sp.feature] <= sp.threshold)
+            if (w->left[run[k]])
                 run[nl++] = run[k];
             else
                 w->tmp[nr++] = run[k];
@@ -255,14 +267,14 @@ static cleave_status boost(struct gbdt *g, const double *x, size_t n, size_t p, 
     double *f = malloc(sizeof *f * n), *r = malloc(sizeof *r * n);
     size_t *order = malloc(sizeof *order * p * ntrain), *perm = malloc(sizeof *perm * ntrain);
     size_t *sorted = malloc(sizeof *sorted * p * ns), *tmp = malloc(sizeof *tmp * ns);
-    unsigned char *in = calloc(n, 1);
-    struct grow w = {x, r, p, ns, sorted, tmp, s, g};
+    unsigned char *in = calloc(n, 1), *left = calloc(n, 1);
+    struct grow w = {x, r, p, ns, sorted, tmp, left, s, g};
     uint64_t rng = seed ^ 0x67626474ULL; /* "gbdt" */
     double best_sse = INFINITY;
     cleave_status rc = CLEAVE_ENOMEM;
 
     g->root = malloc(sizeof *g->root * (rounds > 0 ? (size_t)rounds : 1));
-    if (!f || !r || !order || !perm || !sorted || !tmp || !in || !g->root ||
+    if (!f || !r || !order || !perm || !sorted || !tmp || !in || !left || !g->root ||
         presort(x, p, train, ntrain, order)) {
         snprintf(err, errlen, "out of memory");
         goto done;
@@ -309,6 +321,8 @@ static cleave_status boost(struct gbdt *g, const double *x, size_t n, size_t p, 
             best_sse = sse;
             *best_rounds = round + 1;
         }
+        if (nvalid && round + 1 - *best_rounds >= GBDT_PATIENCE)
+            break;
     }
     rc = CLEAVE_OK;
 done:
@@ -319,6 +333,7 @@ done:
     free(sorted);
     free(tmp);
     free(in);
+    free(left);
     return rc;
 }
 

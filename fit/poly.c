@@ -40,16 +40,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_eigen.h>
-#include <gsl/gsl_errno.h>
-#include <gsl/gsl_matrix.h>
-#include <gsl/gsl_vector.h>
+#include "fit/eigen.h"
 
 #define POLY_MAX_TERMS 2000
 #define POLY_MAX_FEATURES 61 /* C(63, 2) = 1953 <= POLY_MAX_TERMS < C(64, 2) */
 #define POLY_EIG_RTOL 1e-12
 #define POLY_MAX_WORK 3e9
-#define POLY_EIG_COST 2.5 /* gsl_eigen_symmv time per T^3, in Gram multiply-adds (measured) */
+/* Eigendecomposition time per T^3, in Gram multiply-adds: measured for gsl_eigen_symmv; LAPACK
+** dsyevd (fit/eigen.h) is about 2.8x faster at T = 231, so the estimate is now conservative and
+** admits degree 3 no more often than before. */
+#define POLY_EIG_COST 2.5
 #define POLY_NOISE 1e-14
 /* A term whose variance is below this share of its mean square is constant on these rows. */
 #define POLY_CONST_RTOL 1e-12
@@ -128,9 +128,7 @@ static cleave_status poly_solve(const double *a, size_t lda, const double *g, do
                                 double *coef, double *lambda, char *err, size_t errlen)
 {
     size_t q = nt - 1;
-    gsl_matrix *c = NULL, *evec = NULL;
-    gsl_vector *eval = NULL;
-    gsl_eigen_symmv_workspace *ws = NULL;
+    double *c = NULL, *eval = NULL; /* the Gram matrix, then its eigenvectors by row */
     double *mean = NULL, *scale = NULL, *b = NULL, *e = NULL, *uty = NULL, *w = NULL, *cs = NULL;
     size_t *keep = NULL;
     cleave_status rc = CLEAVE_OK;
@@ -140,10 +138,8 @@ static cleave_status poly_solve(const double *a, size_t lda, const double *g, do
     coef[0] = tbar;
     if (q == 0)
         return CLEAVE_OK;
-    c = gsl_matrix_alloc(q, q);
-    evec = gsl_matrix_alloc(q, q);
-    eval = gsl_vector_alloc(q);
-    ws = gsl_eigen_symmv_alloc(q);
+    c = malloc(sizeof *c * q * q);
+    eval = malloc(sizeof *eval * q);
     mean = malloc(sizeof *mean * q);
     scale = malloc(sizeof *scale * q);
     b = malloc(sizeof *b * q);
@@ -152,7 +148,7 @@ static cleave_status poly_solve(const double *a, size_t lda, const double *g, do
     w = malloc(sizeof *w * q);
     cs = malloc(sizeof *cs * q);
     keep = malloc(sizeof *keep * q);
-    if (!c || !evec || !eval || !ws || !mean || !scale || !b || !e || !uty || !w || !cs || !keep) {
+    if (!c || !eval || !mean || !scale || !b || !e || !uty || !w || !cs || !keep) {
         rc = CLEAVE_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto done;
@@ -169,30 +165,28 @@ static cleave_status poly_solve(const double *a, size_t lda, const double *g, do
             double v = 0.0;
             if (scale[i] > 0.0 && scale[j] > 0.0)
                 v = (a[(i + 1) * lda + (j + 1)] - a[i + 1] * mean[j]) / (scale[i] * scale[j]);
-            gsl_matrix_set(c, i, j, v);
-            gsl_matrix_set(c, j, i, v);
+            c[i * q + j] = c[j * q + i] = v;
         }
         b[i] = scale[i] > 0.0 ? (g[i + 1] - a[i + 1] * tbar) / scale[i] : 0.0;
     }
     double yy = tt - g[0] * tbar;
-    int st = gsl_eigen_symmv(c, eval, evec, ws);
-    if (st) {
-        rc = CLEAVE_ENUMERIC;
-        snprintf(err, errlen, "polynomial: eigendecomposition failed: %s", gsl_strerror(st));
+    char why[120];
+    if ((rc = fit_eigen_sym(c, q, eval, why, sizeof why)) != CLEAVE_OK) {
+        snprintf(err, errlen, "polynomial: %s", why);
         goto done;
     }
     double emax = 0.0;
     for (size_t i = 0; i < q; i++)
-        emax = fmax(emax, gsl_vector_get(eval, i));
+        emax = fmax(emax, eval[i]);
     size_t r = 0;
     double proj = 0.0;
     for (size_t i = 0; i < q; i++) {
-        double ei = gsl_vector_get(eval, i);
+        double ei = eval[i];
         if (!(emax > 0.0 && ei > POLY_EIG_RTOL * emax))
             continue;
         double wi = 0.0;
         for (size_t j = 0; j < q; j++)
-            wi += gsl_matrix_get(evec, j, i) * b[j];
+            wi += c[i * q + j] * b[j];
         keep[r] = i;
         e[r] = ei;
         w[r] = wi;
@@ -210,7 +204,7 @@ static cleave_status poly_solve(const double *a, size_t lda, const double *g, do
     for (size_t k = 0; k < r; k++) {
         double f = w[k] / (e[k] + mu2);
         for (size_t j = 0; j < q; j++)
-            cs[j] += f * gsl_matrix_get(evec, j, keep[k]);
+            cs[j] += f * c[keep[k] * q + j];
     }
     double icpt = tbar;
     for (size_t i = 0; i < q; i++) {
@@ -227,10 +221,8 @@ done:
     free(b);
     free(scale);
     free(mean);
-    gsl_eigen_symmv_free(ws);
-    gsl_vector_free(eval);
-    gsl_matrix_free(evec);
-    gsl_matrix_free(c);
+    free(eval);
+    free(c);
     return rc;
 }
 
