@@ -9,6 +9,8 @@
 
 #include <cleave/cleave.h>
 
+#include "fit/design.h"
+
 /* Exit codes (STYLE.md): 0 success, 1 error, 2 bad usage, 130 interrupted. */
 enum { CLI_OK = 0, CLI_ERR = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
@@ -44,6 +46,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Parse a positive integer option value; on failure prints a usage error naming OPT. */
 int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out);
+/* --target: "mean", "median" or "p90" into *OUT; else a usage error, -1. */
+int cli_parse_target(const char *cmd, const char *val, fit_target *out);
 /* Parse a size such as 512M, 2G, 1048576 into bytes. */
 int cli_parse_bytes(const char *cmd, const char *opt, const char *val, unsigned long long *out);
 

@@ -13,7 +13,8 @@
 
 static const char usage[] =
     "usage: cleave calibrate --device NAME [--budget TIME] [--families LIST] [--folds K]\n"
-    "                        [--format table|markdown|csv|json] [--plot DIR] [profile options]\n"
+    "                        [--target mean|median|p90] [--format table|markdown|csv|json]\n"
+    "                        [--plot DIR] [profile options]\n"
     "\n"
     "Calibrate a device once: profile every layer type over the sweep's shapes under the\n"
     "load levels (as `cleave profile`, default budget 10m), fit every regression family on\n"
@@ -24,6 +25,8 @@ static const char usage[] =
     "    --families LIST   families to fit (default all): logarithmic, linear, lasso, ridge,\n"
     "                      kernel_ridge, polynomial, gbdt\n"
     "    --folds K         k-fold cross-validation folds (default 5)\n"
+    "    --target STAT     latency statistic to model: mean (default), median or p90\n"
+    "                      (see `cleave help fit`)\n"
     "    --format F        report format: table (default), markdown, csv, json\n"
     "    --plot DIR        also write the plots (gnuplot) to DIR\n"
     "\n"
@@ -31,10 +34,11 @@ static const char usage[] =
 
 int cmd_calibrate(int argc, char **argv)
 {
-    enum { O_FAMILIES = CLI_O_NEXT, O_FOLDS, O_FORMAT, O_PLOT };
+    enum { O_FAMILIES = CLI_O_NEXT, O_FOLDS, O_FORMAT, O_PLOT, O_TARGET };
     static const struct option longopts[] = {CLI_PROFILE_LONGOPTS,
                                              {"families", required_argument, NULL, O_FAMILIES},
                                              {"folds", required_argument, NULL, O_FOLDS},
+                                             {"target", required_argument, NULL, O_TARGET},
                                              {"format", required_argument, NULL, O_FORMAT},
                                              {"plot", required_argument, NULL, O_PLOT},
                                              {"help", no_argument, NULL, 'h'},
@@ -73,6 +77,10 @@ int cmd_calibrate(int argc, char **argv)
             if (cli_parse_int("calibrate", "--folds", optarg, FIT_FOLDS_MIN, FIT_FOLDS_MAX, &v))
                 return CLI_USAGE;
             fo.folds = (int)v;
+            continue;
+        case O_TARGET:
+            if (cli_parse_target("calibrate", optarg, &fo.target))
+                return CLI_USAGE;
             continue;
         case O_FORMAT:
             format = fit_report_format_from_name(optarg);

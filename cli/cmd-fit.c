@@ -18,7 +18,7 @@
 
 static const char usage[] =
     "usage: cleave fit --device NAME [--db PATH] [--families LIST] [--folds K] [--seed S]\n"
-    "                  [--threads N] [--json]\n"
+    "                  [--target mean|median|p90] [--threads N] [--json]\n"
     "\n"
     "Fit latency models for every layer type the device has samples of, on static features\n"
     "and on static + dynamic (load) features, with every requested regression family.  Each\n"
@@ -35,6 +35,10 @@ static const char usage[] =
     "                      ridge, kernel_ridge (krr), polynomial (poly), gbdt\n"
     "    --folds K         cross-validation folds, 2..20 (default 5)\n"
     "    --seed S          seed of the folds and of the families' randomness (default 42)\n"
+    "    --target STAT     the latency statistic of each sample's repetitions to model:\n"
+    "                      mean (default: the expected latency, which under load includes\n"
+    "                      the time slices a thread waits for), median (the typical run,\n"
+    "                      blind to most of that) or p90 (a tail, for deadlines)\n"
     "    --threads N       worker threads (default: online CPUs)\n"
     "    --json            machine-readable output (the same numbers)\n";
 
@@ -97,9 +101,10 @@ static void print_table(const fit_run_result *r, const char *device, const char 
     for (int f = 0; f < FIT_NFAMILIES; f++)
         nfam += (o->families >> f) & 1u;
     printf("device '%s' in '%s': %zu layer types, %d %s, %d-fold CV and leave-one-load-level-"
-           "out (seed %llu), %d %s\n\n",
+           "out (seed %llu), %d %s; target: %s latency\n\n",
            device, path, r->ntypes, nfam, nfam == 1 ? "family" : "families", o->folds,
-           (unsigned long long)o->seed, r->threads, r->threads == 1 ? "thread" : "threads");
+           (unsigned long long)o->seed, r->threads, r->threads == 1 ? "thread" : "threads",
+           fit_target_name(o->target));
     printf("%-10s %9s %9s %6s  %-14s %8s  %-14s %8s\n", "type", "rows", "excluded", "levels",
            "static", "CV R2", "dynamic", "CV R2");
     for (size_t i = 0; i < r->ntypes; i++) {
@@ -155,8 +160,8 @@ static void print_json(const fit_run_result *r, const char *device, const char *
     cl_json_string(out, device);
     fputs(",\"db\":", out);
     cl_json_string(out, path);
-    fprintf(out, ",\"folds\":%d,\"seed\":%llu,\"threads\":%d,\"families\":[", o->folds,
-            (unsigned long long)o->seed, r->threads);
+    fprintf(out, ",\"folds\":%d,\"seed\":%llu,\"target\":\"%s\",\"threads\":%d,\"families\":[",
+            o->folds, (unsigned long long)o->seed, fit_target_name(o->target), r->threads);
     for (int f = 0, first = 1; f < FIT_NFAMILIES; f++)
         if ((o->families >> f) & 1u) {
             fputs(first ? "" : ",", out);
@@ -219,15 +224,12 @@ static void print_json(const fit_run_result *r, const char *device, const char *
 
 int cmd_fit(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"device", required_argument, NULL, 'D'},
-                                             {"db", required_argument, NULL, 'd'},
-                                             {"families", required_argument, NULL, 'f'},
-                                             {"folds", required_argument, NULL, 'k'},
-                                             {"seed", required_argument, NULL, 's'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"device", required_argument, NULL, 'D'},   {"db", required_argument, NULL, 'd'},
+        {"families", required_argument, NULL, 'f'}, {"folds", required_argument, NULL, 'k'},
+        {"seed", required_argument, NULL, 's'},     {"target", required_argument, NULL, 'T'},
+        {"threads", required_argument, NULL, 't'},  {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     fit_run_opts o;
     fit_run_result res;
     const char *db = NULL;
@@ -260,6 +262,10 @@ int cmd_fit(int argc, char **argv)
             if (cli_parse_int("fit", "--seed", optarg, 0, 2147483647L, &v))
                 return CLI_USAGE;
             o.seed = (uint64_t)v;
+            break;
+        case 'T':
+            if (cli_parse_target("fit", optarg, &o.target))
+                return CLI_USAGE;
             break;
         case 't':
             if (cli_parse_int("fit", "--threads", optarg, 1, 64, &v))

@@ -106,9 +106,9 @@ static void print_load_features(FILE *out, const cleave_load *l)
         fputs("(no feature known)", out);
 }
 
-static void print_table(const char *device, const char *path, const struct load_arg *la,
-                        const struct layers *ls, const cleave_prediction *r, double total_us,
-                        size_t fallbacks)
+static void print_table(const char *device, const char *path, const char *target,
+                        const struct load_arg *la, const struct layers *ls,
+                        const cleave_prediction *r, double total_us, size_t fallbacks)
 {
     char spec[CLEAVE_MAX_INPUTS * 24 + 512];
     printf("device '%s' in '%s', ", device, path);
@@ -129,13 +129,14 @@ static void print_table(const char *device, const char *path, const struct load_
         printf("%4zu %14.3f  %-13s %-8s %-8s  %s\n", i + 1, r[i].latency_us, r[i].family,
                r[i].feature_set, r[i].fallback ? "yes" : "no", spec);
     }
-    printf("\ntotal %.3f us over %zu %s (%zu fallback)\n", total_us, ls->n,
-           ls->n == 1 ? "layer" : "layers", fallbacks);
+    printf("\ntotal %.3f us over %zu %s (%zu fallback); latencies are the %s of a layer's "
+           "repetitions\n",
+           total_us, ls->n, ls->n == 1 ? "layer" : "layers", fallbacks, target);
 }
 
-static void print_json(const char *device, const char *path, const struct load_arg *la,
-                       const struct layers *ls, const cleave_prediction *r, double total_us,
-                       size_t fallbacks)
+static void print_json(const char *device, const char *path, const char *target,
+                       const struct load_arg *la, const struct layers *ls,
+                       const cleave_prediction *r, double total_us, size_t fallbacks)
 {
     char spec[CLEAVE_MAX_INPUTS * 24 + 512];
     FILE *out = stdout;
@@ -143,6 +144,7 @@ static void print_json(const char *device, const char *path, const struct load_a
     cl_json_string(out, device);
     fputs(",\"db\":", out);
     cl_json_string(out, path);
+    fprintf(out, ",\"target\":\"%s\"", target);
     fputs(",\"load\":", out);
     if (!la->given) {
         fputs("null", out);
@@ -275,9 +277,9 @@ int cmd_predict(int argc, char **argv)
         fallbacks += (size_t)r[i].fallback;
     }
     if (json)
-        print_json(device, path, &la, &ls, r, total_us, fallbacks);
+        print_json(device, path, cleave_predictor_target(p), &la, &ls, r, total_us, fallbacks);
     else
-        print_table(device, path, &la, &ls, r, total_us, fallbacks);
+        print_table(device, path, cleave_predictor_target(p), &la, &ls, r, total_us, fallbacks);
     code = cli_finish(CLI_OK);
 done:
     cleave_predictor_close(p);

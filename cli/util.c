@@ -49,6 +49,17 @@ int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, lo
     return 0;
 }
 
+int cli_parse_target(const char *cmd, const char *val, fit_target *out)
+{
+    int t = fit_target_from_name(val);
+    if (t < 0) {
+        cli_usage_error(cmd, "option '--target' must be mean, median or p90, got '%s'", val);
+        return -1;
+    }
+    *out = (fit_target)t;
+    return 0;
+}
+
 int cli_parse_bytes(const char *cmd, const char *opt, const char *val, unsigned long long *out)
 {
     char *end;

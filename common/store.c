@@ -140,6 +140,10 @@ static const char *const migrations[] = {
     "  created TEXT NOT NULL DEFAULT (" NOW_SQL ") -- ISO 8601 UTC\n"
     ");\n"
     "CREATE INDEX fit_skips_device ON fit_skips(device_id);\n",
+    /* 3: the latency statistic each model predicts.  Models fitted before it existed were
+    ** fitted on the median, which is what the default gives them. */
+    "ALTER TABLE models ADD COLUMN target TEXT NOT NULL DEFAULT 'median' "
+    "CHECK (target IN ('mean', 'median', 'p90')); -- statistic of the repetitions predicted\n",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(sizeof migrations / sizeof migrations[0] == CL_STORE_SCHEMA_VERSION,
@@ -1308,8 +1312,9 @@ cleave_status cl_store_model_add(cl_store *st, const cl_model *m, int64_t *id)
     if ((ret = prepare(st, &s,
                        "INSERT INTO models(device_id, type, family, feature_set, "
                        "features, blob, cv_r2, cv_rmse, cv_mape, cv_within10, n_samples, "
-                       "selected, lolo_r2, lolo_rmse, lolo_mape, lolo_within10, detail) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) != CLEAVE_OK)
+                       "selected, lolo_r2, lolo_rmse, lolo_mape, lolo_within10, detail, target) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) !=
+        CLEAVE_OK)
         return ret;
     sqlite3_bind_int64(s, 1, m->device_id);
     bind_text(s, 2, m->type);
@@ -1331,8 +1336,11 @@ cleave_status cl_store_model_add(cl_store *st, const cl_model *m, int64_t *id)
     bind_real(s, 15, m->lolo_mape);
     bind_real(s, 16, m->lolo_within10);
     bind_text(s, 17, m->detail && *m->detail ? m->detail : "{}");
+    bind_text(s, 18, m->target[0] ? m->target : "median");
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
+    if (rc == SQLITE_CONSTRAINT_CHECK)
+        return fail(st, CLEAVE_EINVAL, "model target '%s' is not mean, median or p90", m->target);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return fail(st, CLEAVE_EINVAL, "no device with id %" PRId64 " in '%s'", m->device_id,
                     st->path);
@@ -1355,7 +1363,7 @@ cleave_status cl_store_models_foreach(cl_store *st, int64_t device_id, const cha
     if ((ret = prepare(st, &q,
                        "SELECT id, device_id, type, family, feature_set, features, blob, "
                        "cv_r2, cv_rmse, cv_mape, cv_within10, n_samples, selected, "
-                       "created, lolo_r2, lolo_rmse, lolo_mape, lolo_within10, detail "
+                       "created, lolo_r2, lolo_rmse, lolo_mape, lolo_within10, detail, target "
                        "FROM models WHERE device_id = ?1 AND (?2 IS NULL OR "
                        "type = ?2) ORDER BY id")) != CLEAVE_OK)
         return ret;
@@ -1368,7 +1376,8 @@ cleave_status cl_store_models_foreach(cl_store *st, int64_t device_id, const cha
         m.device_id = sqlite3_column_int64(q, 1);
         if (col_text(q, 2, m.type, sizeof m.type) || col_text(q, 3, m.family, sizeof m.family) ||
             col_text(q, 4, m.feature_set, sizeof m.feature_set) ||
-            col_text(q, 13, m.created, sizeof m.created)) {
+            col_text(q, 13, m.created, sizeof m.created) ||
+            col_text(q, 19, m.target, sizeof m.target)) {
             ret = fail(st, CLEAVE_EDB, "model %" PRId64 " in '%s' has an over-long field", m.id,
                        st->path);
             break;
@@ -1714,11 +1723,12 @@ static cleave_status merge_copy(cl_store *st, cl_merge_counts *c)
                           "INSERT INTO main.models(uid, device_id, type, family, feature_set, "
                           "features, blob, cv_r2, cv_rmse, cv_mape, cv_within10, n_samples, "
                           "selected, created, lolo_r2, lolo_rmse, lolo_mape, lolo_within10, "
-                          "detail) "
+                          "detail, target) "
                           "SELECT mo.uid, m.id, mo.type, mo.family, mo.feature_set, mo.features, "
                           "mo.blob, mo.cv_r2, mo.cv_rmse, mo.cv_mape, mo.cv_within10, "
                           "mo.n_samples, mo.selected, mo.created, mo.lolo_r2, mo.lolo_rmse, "
-                          "mo.lolo_mape, mo.lolo_within10, mo.detail FROM cl_src.models mo "
+                          "mo.lolo_mape, mo.lolo_within10, mo.detail, mo.target "
+                          "FROM cl_src.models mo "
                           "JOIN cl_src.devices d ON d.id = mo.device_id "
                           "JOIN main.devices m ON m.name = d.name "
                           "WHERE NOT EXISTS (SELECT 1 FROM main.models y WHERE y.uid = mo.uid) "

@@ -19,7 +19,7 @@
 typedef struct cl_store cl_store;
 
 /* The schema version this code writes; a store with a newer PRAGMA user_version is refused. */
-#define CL_STORE_SCHEMA_VERSION 2
+#define CL_STORE_SCHEMA_VERSION 3
 /* How long a write waits for another writer before it fails (ms). */
 #define CL_STORE_BUSY_MS_DEFAULT 5000
 
@@ -231,6 +231,7 @@ typedef struct cl_model {
     int64_t n_samples;
     int selected; /* the family chosen for this type and feature set */
     char created[32];
+    char target[8]; /* statistic predicted: "mean", "median" or "p90"; "" = "median" */
 } cl_model;
 
 /* Insert model M; its id into *ID (may be NULL). */

@@ -139,6 +139,7 @@ int fit_row(const fit_features *f, const cleave_layer *l, const cleave_load *loa
 
 struct collect {
     cleave_layer_type type;
+    fit_target target;
     size_t n, cap;
     cleave_layer *layers;
     cleave_load *loads;
@@ -184,22 +185,52 @@ static int collect_sample(const cl_sample *s, void *arg)
     c->layers[c->n] = l;
     for (int i = 0; i < CLEAVE_LOAD_COUNT; i++)
         c->loads[c->n].v[i] = s->dyn[i];
-    c->y[c->n] = s->median_us;
+    c->y[c->n] = fit_target_of(s, c->target);
     c->ids[c->n] = s->id;
     snprintf(c->load_text[c->n], sizeof c->load_text[c->n], "%s", s->load);
     c->n++;
     return 0;
 }
 
-cleave_status fit_dataset_read(fit_dataset *out, cl_store *st, const char *device,
-                               cleave_layer_type type, fit_feature_set set, char *err,
-                               size_t errlen)
+static const char *const target_names[] = {
+#define X_(e, name) name,
+    FIT_TARGET_MAP(X_)
+#undef X_
+};
+
+const char *fit_target_name(fit_target t)
 {
-    struct collect c = {.type = type};
+    return (unsigned)t < FIT_NTARGETS ? target_names[t] : "?";
+}
+
+int fit_target_from_name(const char *name)
+{
+    for (int t = 0; t < FIT_NTARGETS; t++)
+        if (strcmp(name, target_names[t]) == 0)
+            return t;
+    return -1;
+}
+
+double fit_target_of(const cl_sample *s, fit_target t)
+{
+    switch (t) {
+    case FIT_TARGET_MEAN: return s->mean_us;
+    case FIT_TARGET_MEDIAN: return s->median_us;
+    case FIT_TARGET_P90: return s->p90_us;
+    default: return NAN;
+    }
+}
+
+cleave_status fit_dataset_read(fit_dataset *out, cl_store *st, const char *device,
+                               cleave_layer_type type, fit_feature_set set, fit_target target,
+                               char *err, size_t errlen)
+{
+    struct collect c = {.type = type, .target = target};
     cleave_status rc;
     memset(out, 0, sizeof *out);
     out->type = type;
     out->set = set;
+    out->target = target;
 
     rc = cl_store_samples_foreach(st, device, cleave_layer_type_name(type), collect_sample, &c);
     if (rc != CLEAVE_OK) {

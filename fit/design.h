@@ -22,6 +22,26 @@ int fit_feature_set_from_name(const char *name);     /* -1 if unknown */
 
 #define FIT_MAX_FEATURES (CLEAVE_FEAT_COUNT + CLEAVE_LOAD_COUNT)
 
+/* What a model predicts: a statistic of a sample's timed repetitions.
+**   mean    the expected latency: what an inference under that load takes on average, and
+**           what adds up along a network; under CPU load it includes the time slices a thread
+**           waits for (up to 36x the median on this 2-core VM at cpu=100,membw=1), so it is
+**           the planners' quantity and the default
+**   median  the typical repetition: robust to those stalls, so it hides most of the load
+**   p90     a tail: for deadlines that must hold nine times in ten */
+#define FIT_TARGET_MAP(X) X(MEAN, "mean") X(MEDIAN, "median") X(P90, "p90")
+typedef enum fit_target {
+#define X_(e, name) FIT_TARGET_##e,
+    FIT_TARGET_MAP(X_)
+#undef X_
+        FIT_NTARGETS
+} fit_target;
+
+const char *fit_target_name(fit_target t);  /* "mean", "median", "p90" */
+int fit_target_from_name(const char *name); /* -1 if unknown */
+/* Sample S's value of statistic T, in microseconds (NaN when not stored). */
+double fit_target_of(const cl_sample *s, fit_target t);
+
 /* The features of a model: static feature ids, then dynamic (load) feature ids.  Names are
 ** "macs", "in_bytes", ... for static features and "load.cpu_util", ... for dynamic ones. */
 typedef struct fit_features {
@@ -62,7 +82,8 @@ typedef struct fit_dataset {
     size_t n;  /* rows kept */
     size_t p;  /* features per row */
     double *x; /* n x p, row-major */
-    double *y; /* median latency, microseconds */
+    fit_target target;
+    double *y; /* latency statistic TARGET, microseconds */
     int64_t *sample_id;
     int *level;         /* index into levels[] of the row's load setting */
     char (*levels)[96]; /* distinct load settings, in order of first appearance */
@@ -70,15 +91,16 @@ typedef struct fit_dataset {
     size_t excluded; /* rows dropped: unparsable spec, non-finite feature or latency */
 } fit_dataset;
 
-/* Read every sample of DEVICE and TYPE from ST into *OUT with the features of SET: the type's
+/* Read every sample of DEVICE and TYPE from ST into *OUT with the features of SET and their
+** statistic TARGET as the response: the type's
 ** static features (cleave_layer_type_features) plus, for FIT_SET_DYNAMIC, every load feature
 ** observed (not NaN) in at least 90 % of the rows; rows missing a chosen feature are excluded
 ** and counted.  Constant columns are kept (families cope).  An empty result is not an error:
 ** OUT->n == 0.  Errors: the store's (CLEAVE_EDB, CLEAVE_EINVAL for an unknown device),
 ** CLEAVE_ENOMEM. */
 cleave_status fit_dataset_read(fit_dataset *out, cl_store *st, const char *device,
-                               cleave_layer_type type, fit_feature_set set, char *err,
-                               size_t errlen);
+                               cleave_layer_type type, fit_feature_set set, fit_target target,
+                               char *err, size_t errlen);
 
 void fit_dataset_release(fit_dataset *d);
 

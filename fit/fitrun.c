@@ -30,6 +30,7 @@ void fit_run_opts_default(fit_run_opts *o)
     o->families = FIT_ALL_FAMILIES;
     o->folds = FIT_FOLDS_DEFAULT;
     o->seed = FIT_SEED_DEFAULT;
+    o->target = FIT_TARGET_MEAN;
 }
 
 static double now_s(void)
@@ -483,6 +484,7 @@ static cleave_status store_all(cl_store *st, const fit_run_opts *o, int64_t devi
         m.detail = detail;
         m.n_samples = (int64_t)d->n;
         m.selected = j->res->selected;
+        snprintf(m.target, sizeof m.target, "%s", fit_target_name(o->target));
         if ((rc = cl_store_model_add(st, &m, &j->model_id)) != CLEAVE_OK)
             goto store_failed;
         for (size_t i = 0; i < d->n; i++) {
@@ -610,6 +612,10 @@ cleave_status fit_run(cl_store *st, const fit_run_opts *o, fit_run_result *out, 
                  o->folds);
         return CLEAVE_EINVAL;
     }
+    if ((unsigned)o->target >= FIT_NTARGETS) {
+        snprintf(err, errlen, "unknown latency target %d", (int)o->target);
+        return CLEAVE_EINVAL;
+    }
     if ((families & FIT_ALL_FAMILIES) == 0) {
         snprintf(err, errlen, "no regression family selected");
         return CLEAVE_EINVAL;
@@ -632,7 +638,7 @@ cleave_status fit_run(cl_store *st, const fit_run_opts *o, fit_run_result *out, 
         for (int s = 0; s < FIT_NSETS; s++) {
             fit_dataset *d = &ds[(size_t)t * FIT_NSETS + (size_t)s];
             if ((rc = fit_dataset_read(d, st, o->device, (cleave_layer_type)t, (fit_feature_set)s,
-                                       err, errlen)) != CLEAVE_OK)
+                                       o->target, err, errlen)) != CLEAVE_OK)
                 goto done;
             constant[s] = drop_constant_columns(d);
             seen += d->n + d->excluded;

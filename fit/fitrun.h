@@ -53,6 +53,7 @@ typedef struct fit_run_opts {
     unsigned families;  /* bit 1u << f per fit_family; 0 = FIT_ALL_FAMILIES */
     int folds;          /* outer k-fold folds, FIT_FOLDS_MIN..FIT_FOLDS_MAX */
     uint64_t seed;      /* fold assignment and the families' own randomness */
+    fit_target target;  /* the latency statistic to model (default FIT_TARGET_MEAN) */
     int threads;        /* worker threads; 0 = one per online CPU */
     /* Called after each of the TOTAL fits with the number DONE so far, from the worker thread
     ** that finished it, one call at a time (may be NULL).  For a progress display. */
@@ -64,7 +65,7 @@ typedef struct fit_run_opts {
     int fail_after_models; /* > 0: the store write fails (CLEAVE_EIO) after that many models */
 } fit_run_opts;
 
-/* Defaults: all families, FIT_FOLDS_DEFAULT folds, FIT_SEED_DEFAULT, threads 0. */
+/* Defaults: all families, FIT_FOLDS_DEFAULT folds, FIT_SEED_DEFAULT, the mean, threads 0. */
 void fit_run_opts_default(fit_run_opts *o);
 
 /* One family on one (type, set). */

@@ -169,6 +169,11 @@ static int on_model(const cl_model *m, void *arg)
         c->r->seed = (uint64_t)v;
     if (cell->selected)
         c->all[t].selected[s] = f;
+    int target = fit_target_from_name(m->target[0] ? m->target : "median");
+    if (target >= 0 && c->r->nmodels == 0)
+        c->r->target = (fit_target)target;
+    else if (target != (int)c->r->target)
+        c->r->mixed_targets = 1;
     c->present[t] = 1;
     c->r->nmodels++;
     return 0;
@@ -198,6 +203,7 @@ static int on_skip(const char *type, const char *family, const char *set, const 
 
 /* Held-out predictions of one model on its loaded samples. */
 struct loaded_ctx {
+    fit_target target;
     double *y, *cv, *lolo;
     size_t n, cap;
     int oom;
@@ -211,7 +217,8 @@ static int sample_is_loaded(const cl_sample *s)
 static int on_loaded_prediction(const cl_prediction *p, const cl_sample *s, void *arg)
 {
     struct loaded_ctx *c = arg;
-    if (!sample_is_loaded(s) || !isfinite(s->median_us))
+    double measured = fit_target_of(s, c->target);
+    if (!sample_is_loaded(s) || !isfinite(measured))
         return 0;
     if (c->n == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 256;
@@ -229,7 +236,7 @@ static int on_loaded_prediction(const cl_prediction *p, const cl_sample *s, void
         c->lolo = lolo;
         c->cap = cap;
     }
-    c->y[c->n] = s->median_us;
+    c->y[c->n] = measured;
     c->cv[c->n] = p->cv_us;
     c->lolo[c->n] = p->lolo_us;
     c->n++;
@@ -239,7 +246,7 @@ static int on_loaded_prediction(const cl_prediction *p, const cl_sample *s, void
 /* The loaded-sample metrics of the selected models of every type (fit_report_cell). */
 static cleave_status compute_loaded(cl_store *st, fit_report *r, char *err, size_t errlen)
 {
-    struct loaded_ctx c = {NULL, NULL, NULL, 0, 0, 0};
+    struct loaded_ctx c = {r->target, NULL, NULL, NULL, 0, 0, 0};
     cleave_status rc = CLEAVE_OK;
 
     for (size_t i = 0; i < r->ntypes; i++)
@@ -967,6 +974,8 @@ static int write_doc(FILE *out, const fit_report *r, int md, fit_report_metric m
             metric_title(m, r, mt, sizeof mt));
     if (r->folds > 0 && m == FIT_REPORT_CV)
         fprintf(out, ", seed %llu", (unsigned long long)r->seed);
+    fprintf(out, "; models predict the %s latency of the repetitions%s", fit_target_name(r->target),
+            r->mixed_targets ? " (some models another statistic: refit to make them agree)" : "");
     fputs(md ? ".\n" : "\n", out);
     if (r->nignored)
         fprintf(out,
@@ -1192,6 +1201,8 @@ static void write_json(FILE *out, const fit_report *r, fit_report_metric m,
         fprintf(out, "%d,\"seed\":%llu", r->folds, (unsigned long long)r->seed);
     else
         fputs("null,\"seed\":null", out);
+    fprintf(out, ",\"target\":\"%s\",\"mixed_targets\":%s", fit_target_name(r->target),
+            r->mixed_targets ? "true" : "false");
     fprintf(out, ",\"models\":%zu,\"skips\":%zu,\"ignored\":%zu,\"types\":[", r->nmodels, r->nskips,
             r->nignored);
     for (size_t i = 0; i < r->ntypes; i++) {
@@ -1385,6 +1396,7 @@ struct series {
     size_t *nlv, *lvcap;
     fit_report_metric metric;
     int oom;
+    fit_target target;
 };
 
 static int on_plot_prediction(const cl_prediction *p, const cl_sample *s, void *arg)
@@ -1422,7 +1434,7 @@ static int on_plot_prediction(const cl_prediction *p, const cl_sample *s, void *
         se->cap = cap;
     }
     struct pt *pt = &se->pts[se->n++];
-    pt->y = s->median_us;
+    pt->y = fit_target_of(s, se->target);
     pt->yhat = se->metric == FIT_REPORT_LOLO ? p->lolo_us : p->cv_us;
     pt->sample_id = p->sample_id;
     pt->level = (int)l;
@@ -1814,7 +1826,7 @@ static cleave_status plot_predicted(struct plot_ctx *c, const fit_report_type *t
             tname, family_label[fam], metric_title(c->metric, c->r, mt, sizeof mt), r2, w10,
             nvalid);
     fprintf(f,
-            "set xlabel \"measured latency (µs, median of repetitions)\"\n"
+            "set xlabel \"measured latency (µs, %s of repetitions)\"\n"
             "set ylabel \"predicted latency (µs, held out)\"\n"
             "set logscale xy\n"
             "set size square\n"
@@ -1824,7 +1836,7 @@ static cleave_status plot_predicted(struct plot_ctx *c, const fit_report_type *t
             "hi = %.6g\n"
             "set xrange [lo:hi]\n"
             "set yrange [lo:hi]\n",
-            lo / 1.25, hi * 1.25);
+            fit_target_name(c->r->target), lo / 1.25, hi * 1.25);
     gp_log_tics(f, "xy", lo / 1.25, hi * 1.25);
     fprintf(f, "plot '+' using 1:(0.9*$1):(1.1*$1) with filledcurves lc rgb \"#dddddd\" "
                "title \"±10 %%\", \\\n"
@@ -1997,8 +2009,8 @@ static cleave_status plot_type(struct plot_ctx *c, const fit_report_type *ty)
     const char *tname = cleave_layer_type_name(ty->type);
     struct level *lv = NULL;
     size_t nlv = 0, lvcap = 0;
-    struct series dyn = {NULL, 0, 0, &lv, &nlv, &lvcap, c->metric, 0};
-    struct series sta = {NULL, 0, 0, &lv, &nlv, &lvcap, c->metric, 0};
+    struct series dyn = {NULL, 0, 0, &lv, &nlv, &lvcap, c->metric, 0, c->r->target};
+    struct series sta = {NULL, 0, 0, &lv, &nlv, &lvcap, c->metric, 0, c->r->target};
     int *order = NULL;
     cleave_status rc = CLEAVE_OK;
     int fd = ty->selected[FIT_SET_DYNAMIC], fs = ty->selected[FIT_SET_STATIC];

@@ -79,9 +79,11 @@ typedef struct fit_report_type {
 
 typedef struct fit_report {
     char device[64];
-    char *db;      /* the store's path (malloc'ed) */
-    int folds;     /* k of the k-fold CV, from the models' detail (0 = unknown) */
-    uint64_t seed; /* the fit's seed, from the models' detail */
+    char *db;          /* the store's path (malloc'ed) */
+    int folds;         /* k of the k-fold CV, from the models' detail (0 = unknown) */
+    uint64_t seed;     /* the fit's seed, from the models' detail */
+    fit_target target; /* the latency statistic the models predict (the first model's) */
+    int mixed_targets; /* 1: models of this device predict different statistics */
     size_t ntypes;
     fit_report_type *types; /* types with a model or a skip, in catalogue order */
     size_t nmodels, nskips;

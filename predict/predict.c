@@ -37,6 +37,7 @@ struct cleave_predictor {
     struct pred_model m[CLEAVE_LAYER_COUNT][FIT_NSETS];
     pred_fallback fb;
     size_t nmodels;
+    fit_target target; /* what every model (and the fallback) predicts */
 };
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -123,6 +124,17 @@ static int take_model(const cl_model *m, void *arg)
     int set = fit_feature_set_from_name(m->feature_set);
     if (type < 0 || set < 0)
         return 0; /* a layer type or set from a newer cleave: nothing we could predict */
+    int target = fit_target_from_name(m->target[0] ? m->target : "median");
+    if (target < 0 || (c->p->nmodels > 0 && target != (int)c->p->target)) {
+        c->rc = CLEAVE_EDB;
+        snprintf(c->msg, sizeof c->msg,
+                 "model %lld of device '%s' (%s, %s, %s) predicts the %s latency, the others the "
+                 "%s; refit the device so that they agree",
+                 (long long)m->id, c->device, m->type, m->feature_set, m->family, m->target,
+                 fit_target_name(c->p->target));
+        return 1;
+    }
+    c->p->target = (fit_target)target;
     rc = fit_features_parse(&f, m->features ? m->features : "", why, sizeof why);
     if (rc == CLEAVE_OK) {
         if (!m->blob || m->blob_bytes == 0) {
@@ -191,7 +203,7 @@ static int take_sample(const cl_sample *s, void *arg)
     o->macs = feats[CLEAVE_FEAT_MACS];
     o->bytes =
         feats[CLEAVE_FEAT_IN_BYTES] + feats[CLEAVE_FEAT_OUT_BYTES] + feats[CLEAVE_FEAT_W_BYTES];
-    o->y_us = s->median_us;
+    o->y_us = fit_target_of(s, c->p->target);
     o->level[0] = s->load_cpu;
     o->level[1] = s->load_membw;
     o->level[2] = s->load_memcap;
@@ -228,6 +240,7 @@ CLEAVE_API cleave_status cleave_predictor_open(cleave_predictor **out, const cha
         goto fail;
     }
     p->serial = atomic_fetch_add(&next_serial, 1);
+    p->target = FIT_TARGET_MEAN; /* fit's default, for a device with samples only */
     ctx.p = p;
     ctx.device = device;
     if ((rc = cl_store_device_get(st, device, NULL, &device_id)) != CLEAVE_OK) {
@@ -282,6 +295,11 @@ CLEAVE_API void cleave_predictor_close(cleave_predictor *p)
 CLEAVE_API const char *cleave_predictor_device(const cleave_predictor *p)
 {
     return p ? p->device : NULL;
+}
+
+CLEAVE_API const char *cleave_predictor_target(const cleave_predictor *p)
+{
+    return p ? fit_target_name(p->target) : NULL;
 }
 
 /* ---- predictions -------------------------------------------------------------------------- */

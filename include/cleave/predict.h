@@ -120,6 +120,8 @@ typedef struct cleave_model_info {
 **                   "'PATH' has schema version N, older than this cleave (M); open it for
 **                   writing once to upgrade it" (any cleave command that writes does),
 **                   "model ID of device 'NAME' (TYPE, SET, FAMILY): <why it cannot be read>",
+**                   "model ID of device 'NAME' (TYPE, SET, FAMILY) predicts the STAT latency,
+**                   the others the STAT; refit the device so that they agree",
 **                   or another store failure
 **   CLEAVE_ENOMODEL "device 'NAME' in 'PATH' has no models and no samples" (or "... no usable
 **                   samples" when none has a parsable layer and a finite latency)
@@ -142,6 +144,13 @@ CLEAVE_API const char *cleave_predictor_errmsg(const cleave_predictor *p);
 
 /* The device name P was opened for; owned by P.  NULL for a NULL P. */
 CLEAVE_API const char *cleave_predictor_device(const cleave_predictor *p);
+
+/* The statistic of a layer's timed repetitions that P's latencies estimate: "mean" (the
+** expected latency; under load it includes the time slices a thread waits for), "median" or
+** "p90", as chosen by `cleave fit --target` (mean by default; models fitted before the choice
+** existed are "median").  Every model of a device predicts the same one, and so does the
+** fallback; a store mixing them does not open.  A static string; NULL for a NULL P. */
+CLEAVE_API const char *cleave_predictor_target(const cleave_predictor *p);
 
 /* Describe what cleave_predict() uses for layers of TYPE when it is given a load (DYNAMIC
 ** non-zero) or not (DYNAMIC zero): fills *OUT.  Iterate TYPE over 0 .. CLEAVE_LAYER_COUNT - 1 to

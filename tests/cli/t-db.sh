@@ -109,7 +109,7 @@ fi
 run db info --db empty.db
 expect "info on an empty store" 0 ""
 check "empty store has no devices" grep -q '^devices    0$' out
-check "empty store schema" grep -q '^schema     version 2$' out
+check "empty store schema" grep -q '^schema     version 3$' out
 
 run db info --db a.db
 expect "info" 0 ""
@@ -154,9 +154,9 @@ run db merge m.db --db m.db
 expect "merge into itself" 1 "cleave: error: cannot merge 'm.db' into itself"
 sum_before=$(cksum <newer.db)
 run db merge newer.db --db m.db
-expect "merge from a newer store" 1 "cleave: error: 'newer.db' has schema version 99, newer than this cleave (2)"
+expect "merge from a newer store" 1 "cleave: error: 'newer.db' has schema version 99, newer than this cleave (3)"
 run db info --db newer.db
-expect "info on a newer store" 1 "cleave: error: 'newer.db' has schema version 99, newer than this cleave (2)"
+expect "info on a newer store" 1 "cleave: error: 'newer.db' has schema version 99, newer than this cleave (3)"
 check "a newer store is untouched" test "$(cksum <newer.db)" = "$sum_before"
 run db merge notes.txt --db m.db
 expect "merge from a text file" 1 "cleave: error: 'notes.txt' is not a cleave store"

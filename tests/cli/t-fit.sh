@@ -86,13 +86,24 @@ run fit --device x --db "$DB"
 grep -Eq "^fc +24(/[0-9]+)? +0(/[0-9]+)? +1  ${sel% *} +${sel#* }  " "$TMP/out" && ok ||
     bad "table and JSON differ: $sel"
 
-# Latencies that are NULL (NaN when written) are excluded and counted.
-q "UPDATE samples SET median_us = NULL WHERE id IN (SELECT id FROM samples WHERE type = 'act' ORDER BY id LIMIT 2)"
+# Latencies that are NULL (NaN when written) are excluded and counted: the modelled statistic's
+# (the mean by default), not another's.
+q "UPDATE samples SET mean_us = NULL WHERE id IN (SELECT id FROM samples WHERE type = 'act' ORDER BY id LIMIT 2)"
+q "UPDATE samples SET median_us = NULL WHERE id IN (SELECT id FROM samples WHERE type = 'fc' ORDER BY id LIMIT 3)"
 expect_exit 0 fit --device x --db "$DB" --json --families linear,ridge --folds 3 --seed 9
-expect_json "j['models'] + j['skips'] == 8 and j['families'] == ['linear', 'ridge'] and j['folds'] == 3 and j['seed'] == 9"
+expect_json "j['models'] + j['skips'] == 8 and j['families'] == ['linear', 'ridge'] and j['folds'] == 3 and j['seed'] == 9 and j['target'] == 'mean'"
 expect_json "[(t['sets']['static']['rows'], t['sets']['static']['excluded']) for t in j['types']] == [(24, 0), (22, 2)]"
 nmodels=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['models'])" "$TMP/out")
 [ "$(q 'SELECT count(*) FROM models')" = "$nmodels" ] && ok || bad "family subset: $(q 'SELECT count(*) FROM models') models"
 [ "$(q 'SELECT count(*) FROM fit_skips')" = $((8 - nmodels)) ] && ok || bad "family subset: skips"
+
+[ "$(q "SELECT group_concat(DISTINCT target) FROM models")" = mean ] && ok || bad "models not stored with target mean"
+expect_exit 0 fit --device x --db "$DB" --json --families linear,ridge --folds 3 --seed 9 --target median
+expect_json "j['target'] == 'median' and [(t['sets']['static']['rows'], t['sets']['static']['excluded']) for t in j['types']] == [(21, 3), (24, 0)]"
+[ "$(q "SELECT group_concat(DISTINCT target) FROM models")" = median ] && ok || bad "models not stored with target median"
+expect_exit 0 report --device x --db "$DB"
+grep -q "models predict the median latency of the repetitions" "$TMP/out" && ok || bad "report does not name the target"
+expect_err 2 "cleave fit: option '--target' must be mean, median or p90, got 'average'" \
+    fit --device x --db "$DB" --target average
 
 finish

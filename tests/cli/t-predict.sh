@@ -59,7 +59,7 @@ expect_err 1 "cleave: error: device 'bare' in '$DB' has no models and no samples
 cp "$DB" "$TMP/new.db"
 sqlite3 "$TMP/new.db" 'pragma user_version = 99'
 sum_before=$(md5sum <"$TMP/new.db")
-expect_err 1 "cleave: error: '$TMP/new.db' has schema version 99, newer than this cleave (2)" \
+expect_err 1 "cleave: error: '$TMP/new.db' has schema version 99, newer than this cleave (3)" \
     predict --device dev --db "$TMP/new.db" fc
 [ "$(md5sum <"$TMP/new.db")" = "$sum_before" ] && ok || bad "newer-schema store was modified"
 # $CLEAVE_DB is the default store

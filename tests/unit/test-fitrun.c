@@ -78,7 +78,8 @@ static void make_sample(cl_sample *s, int64_t seq, const cleave_layer *l, int le
     s->dyn[CLEAVE_LOAD_CPU_UTIL] = util;
     s->dyn[CLEAVE_LOAD_SYS_CPU] = 0.02 + 0.005 * gauss(rng);
     s->median_us = base_us * (1.0 + util) * (1.0 + 0.01 * gauss(rng));
-    s->min_us = s->p90_us = s->max_us = s->mean_us = s->median_us;
+    s->min_us = s->max_us = s->mean_us = s->median_us;
+    s->p90_us = 1.5 * s->median_us; /* for test_target */
     s->reps = 10;
     s->threads = 1;
 }
@@ -127,10 +128,10 @@ static int64_t build_store(const char *path, const char *name, int bad, int tiny
         cleave_layer_init(&fc, CLEAVE_LAYER_FC);
         fc.c = fc.k = 64;
         make_sample(s, seq++, &fc, 1, 10.0, &rng);
-        s->median_us = NAN; /* stored as NULL */
+        s->median_us = s->mean_us = NAN; /* stored as NULL */
         OK(st, cl_store_sample_add(st, run, s));
         make_sample(s, seq++, &fc, 1, 10.0, &rng);
-        s->median_us = INFINITY;
+        s->median_us = s->mean_us = INFINITY;
         OK(st, cl_store_sample_add(st, run, s));
         make_sample(s, seq++, &fc, 1, 10.0, &rng);
         snprintf(s->spec, sizeof s->spec, "fc n=1 c=banana");
@@ -320,7 +321,7 @@ static int replay_fn(const cl_prediction *p, const cl_sample *s, void *arg)
         fail_msg("sample %lld: the stored model predicts %.17g, fitrun computed %.17g",
                  (long long)p->sample_id, v, r->cap->final_us[i]);
     assert_memory_equal(&p->cv_us, &r->cap->cv_us[i], sizeof p->cv_us);
-    r->y[r->n] = s->median_us;
+    r->y[r->n] = s->mean_us; /* the default target */
     r->cv[r->n] = p->cv_us;
     r->n++;
     return 0;
@@ -588,6 +589,74 @@ static void test_threads_deterministic(void **state)
     cl_store_close(s2);
 }
 
+/* The latency statistic modelled: on a store whose p90 is exactly 1.5 x the median, linear and
+** logarithmic fits of the p90 predict exactly 1.5 x those of the median (OLS is linear in the
+** target, the log model shifts its intercept by log 1.5) with the same held-out R^2; the models
+** are stored with their target, the predictor reports it, and an unknown target is refused. */
+static void test_target(void **state)
+{
+    (void)state;
+    char p1[128], p2[128], err[512];
+    snprintf(p1, sizeof p1, "%s/median.db", tmpdir);
+    snprintf(p2, sizeof p2, "%s/p90.db", tmpdir);
+    build_store(p1, "synth", 0, 0);
+    copy_store(p1, p2);
+    fit_run_opts o;
+    fit_run_result r1, r2;
+    fit_run_opts_default(&o);
+    assert_int_equal(o.target, FIT_TARGET_MEAN);
+    o.device = "synth";
+    o.families = (1u << FIT_LOG) | (1u << FIT_LINEAR);
+    cl_store *s1 = open_rw(p1), *s2 = open_rw(p2);
+    o.target = FIT_TARGET_MEDIAN;
+    if (fit_run(s1, &o, &r1, err, sizeof err) != CLEAVE_OK)
+        fail_msg("fit_run: %s", err);
+    o.target = FIT_TARGET_P90;
+    if (fit_run(s2, &o, &r2, err, sizeof err) != CLEAVE_OK)
+        fail_msg("fit_run: %s", err);
+    for (size_t i = 0; i < r1.ntypes; i++)
+        for (int s = 0; s < FIT_NSETS; s++)
+            for (int f = FIT_LOG; f <= FIT_LINEAR; f++) {
+                double a = r1.types[i].set[s].fam[f].cv.r2, b = r2.types[i].set[s].fam[f].cv.r2;
+                if (!(fabs(a - b) < 1e-9))
+                    fail_msg("%s: held-out R^2 %.12g on the median, %.12g on the p90",
+                             fit_family_name((fit_family)f), a, b);
+            }
+    o.target = (fit_target)FIT_NTARGETS;
+    assert_int_equal(fit_run(s1, &o, &r1, err, sizeof err), CLEAVE_EINVAL);
+    assert_string_equal(err, "unknown latency target 3");
+    fit_run_result_release(&r1);
+    fit_run_result_release(&r2);
+    cl_store_close(s1);
+    cl_store_close(s2);
+
+    cleave_predictor *pm = NULL, *pp = NULL;
+    assert_int_equal(cleave_predictor_open(&pm, p1, "synth", err, sizeof err), CLEAVE_OK);
+    assert_int_equal(cleave_predictor_open(&pp, p2, "synth", err, sizeof err), CLEAVE_OK);
+    assert_string_equal(cleave_predictor_target(pm), "median");
+    assert_string_equal(cleave_predictor_target(pp), "p90");
+    cleave_layer fc;
+    cleave_layer_init(&fc, CLEAVE_LAYER_FC);
+    fc.c = 300;
+    fc.k = 70;
+    cleave_load load;
+    cleave_load_init(&load);
+    load.v[CLEAVE_LOAD_CPU_UTIL] = 0.4;
+    load.v[CLEAVE_LOAD_SYS_CPU] = 0.02;
+    for (int dyn = 0; dyn < 2; dyn++) {
+        cleave_prediction a, b;
+        assert_int_equal(cleave_predict(pm, &fc, dyn ? &load : NULL, &a), CLEAVE_OK);
+        assert_int_equal(cleave_predict(pp, &fc, dyn ? &load : NULL, &b), CLEAVE_OK);
+        assert_int_equal(a.fallback, 0);
+        if (!(fabs(b.latency_us / a.latency_us - 1.5) < 1e-9))
+            fail_msg("p90 model predicts %.12g us, median model %.12g us: ratio not 1.5",
+                     b.latency_us, a.latency_us);
+    }
+    cleave_predictor_close(pm);
+    cleave_predictor_close(pp);
+    assert_null(cleave_predictor_target(NULL));
+}
+
 /* Errors: an unknown device (the store's message), a device without samples, one whose
 ** samples cannot fit anything (store untouched), bad options, and the family list parser. */
 static void test_errors(void **state)
@@ -669,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_fit_store),
         cmocka_unit_test(test_refit_and_failures),
         cmocka_unit_test(test_threads_deterministic),
+        cmocka_unit_test(test_target),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -85,6 +85,7 @@ static int64_t add_model(cl_store *st, int64_t dev, const char *type, const char
     m.detail = detail;
     m.n_samples = strcmp(type, "fc") == 0 ? 6 : 2;
     m.selected = selected;
+    snprintf(m.target, sizeof m.target, "mean");
     OK(st, cl_store_model_add(st, &m, &id));
     return id;
 }
@@ -378,7 +379,7 @@ static const char want_markdown[] =
     "## cleave report: device `dev`\n"
     "\n"
     "Store `@DB@`: 2 layer types, 7 models, 2 skipped; R² on held-out data (3-fold "
-    "cross-validation), seed 7.\n"
+    "cross-validation), seed 7; models predict the mean latency of the repetitions.\n"
     "\n"
     "1 stored models or skips of unknown type, family or feature set were left out.\n"
     "\n"
@@ -571,7 +572,8 @@ static void test_json(void **state)
     cl_store *st = load(&r, "dev");
     char *got = render(&r, FIT_REPORT_JSON, FIT_REPORT_CV, NULL);
     assert_has(got, "{\"device\":\"dev\",");
-    assert_has(got, "\"metric\":\"cv\",\"folds\":3,\"seed\":7,\"models\":7,"
+    assert_has(got, "\"metric\":\"cv\",\"folds\":3,\"seed\":7,\"target\":\"mean\","
+                    "\"mixed_targets\":false,\"models\":7,"
                     "\"skips\":2,\"ignored\":1,");
     assert_has(got, "{\"family\":\"lasso\",\"status\":\"skipped\",\"selected\":false,"
                     "\"reason\":\"6 rows for 7 parameters\"}");

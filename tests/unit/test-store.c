@@ -1197,7 +1197,7 @@ static void test_migration_from_v1(void **state)
     int version = 0;
     OK(st, cl_store_schema_version(st, &version));
     assert_int_equal(version, CL_STORE_SCHEMA_VERSION);
-    assert_int_equal(CL_STORE_SCHEMA_VERSION, 2);
+    assert_int_equal(CL_STORE_SCHEMA_VERSION, 3);
     struct collect *c = calloc(1, sizeof *c);
     assert_non_null(c);
     OK(st, cl_store_samples_foreach(st, "old", NULL, collect_fn, c));
@@ -1207,8 +1207,10 @@ static void test_migration_from_v1(void **state)
     free(c);
     OK(st, cl_store_check(st));
     cl_store_close(st);
+    /* A model fitted before targets existed was fitted on the median. */
     assert_int_equal(raw_int(path, "SELECT count(*) FROM models WHERE lolo_r2 IS NULL AND "
-                                   "detail = '{}' AND cv_r2 = 0.5 AND hex(blob) = '0102'"),
+                                   "detail = '{}' AND cv_r2 = 0.5 AND hex(blob) = '0102' AND "
+                                   "target = 'median'"),
                      1);
     assert_int_equal(raw_int(path, "SELECT count(*) FROM predictions"), 0);
     assert_int_equal(raw_int(path, "SELECT count(*) FROM fit_skips"), 0);
@@ -1228,6 +1230,7 @@ struct model_seen {
     double lolo_r2[8];
     char detail[8][64];
     char family[8][32];
+    char target[8][8];
 };
 
 static int model_seen_fn(const cl_model *m, void *arg)
@@ -1238,6 +1241,7 @@ static int model_seen_fn(const cl_model *m, void *arg)
         ms->lolo_r2[ms->n] = m->lolo_r2;
         snprintf(ms->detail[ms->n], sizeof ms->detail[0], "%s", m->detail);
         snprintf(ms->family[ms->n], sizeof ms->family[0], "%s", m->family);
+        snprintf(ms->target[ms->n], sizeof ms->target[0], "%s", m->target);
     }
     ms->n++;
     return 0;
@@ -1302,6 +1306,8 @@ static void add_fit_model(cl_store *st, int64_t dev, const char *family, int64_t
     m.lolo_within10 = 0.5;
     m.detail = "{\"folds\":5}";
     m.n_samples = 3;
+    if (strcmp(family, "gbdt") == 0)
+        snprintf(m.target, sizeof m.target, "p90"); /* others: "" stores the median */
     OK(st, cl_store_model_add(st, &m, id));
 }
 
@@ -1347,6 +1353,17 @@ static void test_fit_results(void **state)
     assert_true(ms.lolo_r2[0] == 0.875);
     assert_string_equal(ms.detail[0], "{\"folds\":5}");
     assert_string_equal(ms.family[1], "gbdt");
+    assert_string_equal(ms.target[0], "median");
+    assert_string_equal(ms.target[1], "p90");
+    cl_model bad_target;
+    memset(&bad_target, 0, sizeof bad_target);
+    bad_target.device_id = alpha;
+    snprintf(bad_target.type, sizeof bad_target.type, "conv");
+    snprintf(bad_target.family, sizeof bad_target.family, "linear");
+    snprintf(bad_target.feature_set, sizeof bad_target.feature_set, "static");
+    snprintf(bad_target.target, sizeof bad_target.target, "avg");
+    FAILS(st, cl_store_model_add(st, &bad_target, NULL), CLEAVE_EINVAL,
+          "model target 'avg' is not mean, median or p90");
 
     struct pred_seen ps = {0};
     OK(st, cl_store_predictions_foreach(st, m1, pred_seen_fn, &ps));
