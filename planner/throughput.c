@@ -1,0 +1,448 @@
+/*
+** planner/throughput.c - the throughput objective (see throughput.h for the pipeline and drop
+** models): exact search over single-split candidate sets, DADS's heavy-load approximation by
+** weighted minimum cuts, and brute force.
+**
+** DSH, the heavy-load method, and why it is within 3x.  Write f(x) = (end, xfer, edge) for the
+** stages of placement x, OPT = min_x max f(x), and y for a placement reaching it.
+**  1. Round 0 is DADS's light-load cut: the minimum cut of plan_mincut() with the costs as they
+**     are, i.e. x0 = argmin_x end + xfer + edge (exact, see mincut.c).  Then
+**        max f(x0) <= sum f(x0) <= sum f(y) <= 3 max f(y) = 3 OPT.
+**     Every later step replaces the plan only by one with a smaller bottleneck, so the result
+**     stays within 3 OPT.  (Hu et al. state the same ratio, 3, for their DSH.)
+**  2. Lower bound: for weights w >= 0 with w1 + w2 + w3 = 1, the minimum cut of the problem
+**     with compute times scaled by w1 (end) and w3 (edge) and transfer times by w2 gives
+**        L(w) = min_x w . f(x) <= w . f(y) <= max f(y) = OPT,
+**     so every round yields a certified lower bound; the plan is proven optimal when its
+**     bottleneck meets the best one.  (This is the Lagrangian dual of min max; its maximum can
+**     still be below OPT, the problem being NP-hard.)
+**  3. The weights move by multiplicative weights (Freund & Schapire, "Adaptive game playing
+**     using multiplicative weights", GEB 1999): w_i <- w_i exp(eta f_i(x) / s), normalised, with
+**     s the first bottleneck and eta = 1 / sqrt(round + 1), so a stage that is heavy in the last
+**     cut weighs more in the next one.  The best single split (often the optimum on chains) and
+**     greedy single-node moves that lower the bottleneck (or keep it and lower the latency)
+**     finish the plan.
+*/
+#include "planner/throughput.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "planner/partition.h"
+
+static const char *const tput_names[PLAN_TPUT_COUNT] = {"split", "couper", "dsh", "brute"};
+
+const char *plan_tput_algo_name(plan_tput_algo a)
+{
+    return (unsigned)a < PLAN_TPUT_COUNT ? tput_names[a] : "?";
+}
+
+static double max3(double a, double b, double c)
+{
+    double m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+void plan_stages_of(const plan_result *r, plan_stages *out)
+{
+    out->end_us = r->end_us;
+    out->xfer_us = r->up_us + r->down_us;
+    out->edge_us = r->edge_us;
+    out->bottleneck_us = max3(out->end_us, out->xfer_us, out->edge_us);
+}
+
+const char *plan_stages_bottleneck(const plan_stages *s)
+{
+    if (s->end_us >= s->xfer_us && s->end_us >= s->edge_us)
+        return "end";
+    return s->xfer_us >= s->edge_us ? "network" : "edge";
+}
+
+double plan_tput_fps(double bottleneck_us)
+{
+    return bottleneck_us > 0.0 ? 1e6 / bottleneck_us : INFINITY;
+}
+
+double plan_tput_drop_rate(double bottleneck_us, double fps)
+{
+    double keep = plan_tput_fps(bottleneck_us) / fps;
+    return keep >= 1.0 ? 0.0 : 1.0 - keep;
+}
+
+int plan_tput_better(const plan_stages *a, double a_total_us, const plan_stages *b,
+                     double b_total_us)
+{
+    if (a->bottleneck_us != b->bottleneck_us)
+        return a->bottleneck_us < b->bottleneck_us;
+    return a_total_us < b_total_us;
+}
+
+/* Common bookkeeping once OUT->r.on_edge holds the chosen placement. */
+static void finish(const plan_problem *p, plan_tput_result *out, plan_tput_scope scope,
+                   double ratio, int candidates)
+{
+    plan_evaluate(p, out->r.on_edge, &out->r);
+    plan_stages_of(&out->r, &out->st);
+    out->scope = scope;
+    out->ratio = ratio;
+    out->candidates = candidates;
+}
+
+static void reset(plan_tput_result *out)
+{
+    plan_result_reset(&out->r);
+    out->lower_us = 0.0;
+    out->candidates = 0;
+}
+
+/* ---- single splits ------------------------------------------------------------------------ */
+
+/* The stages of every split, from the sweep of partition.c: end = prefix_end(k), edge = the
+** edge time of [k, n) (total minus done, as the sweep computes it, so that the difference below
+** cancels), xfer = total(k) - end - edge. */
+typedef struct split_stages {
+    plan_split s;
+    double *edge_us; /* n + 1 */
+} split_stages;
+
+static cleave_status split_stages_make(const plan_problem *p, split_stages *ss, char *err,
+                                       size_t errlen)
+{
+    cleave_status st = plan_split_sweep(p, &ss->s, err, errlen);
+    if (st != CLEAVE_OK)
+        return st;
+    ss->edge_us = malloc(sizeof(double) * ((size_t)p->n + 1));
+    if (!ss->edge_us) {
+        plan_split_release(&ss->s);
+        plan_errf(err, errlen, "cannot cost %d split points: out of memory", p->n + 1);
+        return CLEAVE_ENOMEM;
+    }
+    double total = 0.0, done = 0.0;
+    for (int i = 0; i < p->n; i++)
+        total += p->t_edge[i];
+    for (int k = 0; k <= p->n; k++) {
+        double suffix = total - done;
+        ss->edge_us[k] = k == p->n || suffix < 0.0 ? 0.0 : suffix;
+        if (k < p->n)
+            done += p->t_edge[k];
+    }
+    return CLEAVE_OK;
+}
+
+static void split_stages_release(split_stages *ss)
+{
+    plan_split_release(&ss->s);
+    free(ss->edge_us);
+    ss->edge_us = NULL;
+}
+
+static void split_at(const split_stages *ss, int k, plan_stages *st)
+{
+    st->end_us = ss->s.prefix_end_us[k];
+    st->edge_us = ss->edge_us[k];
+    double x = ss->s.total_us[k] - st->end_us - st->edge_us;
+    st->xfer_us = x > 0.0 ? x : 0.0;
+    st->bottleneck_us = max3(st->end_us, st->xfer_us, st->edge_us);
+}
+
+/* The best of the split positions K[0..COUNT) (first wins ties) into OUT. */
+static void best_split(const plan_problem *p, const split_stages *ss, const int *k, int count,
+                       plan_tput_result *out)
+{
+    int best = k[0];
+    plan_stages b, c;
+    split_at(ss, best, &b);
+    for (int i = 1; i < count; i++) {
+        split_at(ss, k[i], &c);
+        if (plan_tput_better(&c, ss->s.total_us[k[i]], &b, ss->s.total_us[best])) {
+            best = k[i];
+            b = c;
+        }
+    }
+    plan_apply_split(p, best, &out->r);
+}
+
+cleave_status plan_tput_split(const plan_problem *p, plan_tput_result *out, char *err,
+                              size_t errlen)
+{
+    split_stages ss;
+    cleave_status st = plan_check_call(p, out ? &out->r : NULL, err, errlen);
+    if (st != CLEAVE_OK)
+        return st;
+    int *k = malloc(sizeof(int) * ((size_t)p->n + 1));
+    if (!k) {
+        plan_errf(err, errlen, "cannot list %d split points: out of memory", p->n + 1);
+        return CLEAVE_ENOMEM;
+    }
+    if ((st = split_stages_make(p, &ss, err, errlen)) != CLEAVE_OK) {
+        free(k);
+        return st;
+    }
+    for (int i = 0; i <= p->n; i++)
+        k[i] = i;
+    reset(out);
+    best_split(p, &ss, k, p->n + 1, out);
+    split_stages_release(&ss);
+    free(k);
+    finish(p, out, PLAN_TPUT_SCOPE_SPLITS, 1.0, p->n + 1);
+    out->r.evaluated = (int64_t)p->n + 1;
+    int on_edge = 0;
+    for (int i = 0; i < p->n; i++)
+        on_edge += out->r.on_edge[i] != 0;
+    plan_errf(out->r.note, sizeof out->r.note,
+              "best of %d single splits: %d of %d nodes on the edge", p->n + 1, on_edge, p->n);
+    return CLEAVE_OK;
+}
+
+cleave_status plan_tput_couper(const plan_problem *p, const unsigned char *is_constant,
+                               plan_tput_result *out, char *err, size_t errlen)
+{
+    split_stages ss;
+    int count = 0;
+    cleave_status st = plan_check_call(p, out ? &out->r : NULL, err, errlen);
+    if (st != CLEAVE_OK)
+        return st;
+    int *k = malloc(sizeof(int) * ((size_t)p->n + 1));
+    if (!k) {
+        plan_errf(err, errlen, "cannot list slicing candidates: out of memory");
+        return CLEAVE_ENOMEM;
+    }
+    k[0] = 0; /* the baseline: the unsliced model on the edge */
+    if ((st = plan_couper_candidates(p, is_constant, k + 1, &count, err, errlen)) != CLEAVE_OK ||
+        (st = split_stages_make(p, &ss, err, errlen)) != CLEAVE_OK) {
+        free(k);
+        return st;
+    }
+    reset(out);
+    best_split(p, &ss, k, count + 1, out);
+    split_stages_release(&ss);
+    free(k);
+    finish(p, out, PLAN_TPUT_SCOPE_COUPER, 1.0, count + 1);
+    out->r.evaluated = count + 1;
+    int on_edge = 0;
+    for (int i = 0; i < p->n; i++)
+        on_edge += out->r.on_edge[i] != 0;
+    plan_errf(out->r.note, sizeof out->r.note,
+              "best of %d slicing positions (baseline included): %d of %d nodes on the edge",
+              count + 1, on_edge, p->n);
+    return CLEAVE_OK;
+}
+
+/* ---- DSH ---------------------------------------------------------------------------------- */
+
+#define DSH_ROUNDS 24
+/* Local search costs each single-node move afresh (O(n + tensors)); it is skipped when one
+** pass would cost more than this many node and tensor visits. */
+#define DSH_LOCAL_BUDGET 50000000.0
+#define DSH_LOCAL_PASSES 64
+
+/* The stages and latency of placement X under P. */
+static void cost(const plan_problem *p, const unsigned char *x, plan_stages *st, double *total)
+{
+    plan_result r;
+    plan_evaluate(p, x, &r);
+    plan_stages_of(&r, st);
+    *total = r.total_us;
+}
+
+/* Optimal when the bottleneck meets the lower bound (up to rounding in the sums). */
+static int meets(double bottleneck_us, double lower_us)
+{
+    return bottleneck_us - lower_us <= 1e-9 * bottleneck_us;
+}
+
+cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *err, size_t errlen)
+{
+    cleave_status st = plan_check_call(p, out ? &out->r : NULL, err, errlen);
+    if (st != CLEAVE_OK)
+        return st;
+    int n = p->n, nt = p->ntensors;
+    size_t nd = (size_t)n + 1, td = (size_t)nt + 1;
+    double *te = malloc(sizeof(double) * nd), *tx = malloc(sizeof(double) * nd);
+    double *up = malloc(sizeof(double) * td), *dn = malloc(sizeof(double) * td);
+    unsigned char *x = malloc(nd), *best = out->r.on_edge;
+    plan_tput_result split;
+    split.r.on_edge = malloc(nd);
+    if (!te || !tx || !up || !dn || !x || !split.r.on_edge) {
+        st = CLEAVE_ENOMEM;
+        plan_errf(err, errlen, "cannot plan for throughput: out of memory");
+        goto done;
+    }
+    plan_problem sp = *p;
+    sp.t_end = te;
+    sp.t_edge = tx;
+    sp.up_us = up;
+    sp.down_us = dn;
+    plan_result cut = {.on_edge = x};
+    double w[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3}, lower = 0.0, scale = 0.0, best_total = 0.0;
+    plan_stages bs = {0}, cs;
+    int64_t evaluated = 0;
+    int rounds = 0, moves = 0, local_done = 0;
+    for (; rounds < DSH_ROUNDS; rounds++) {
+        for (int i = 0; i < n; i++) {
+            te[i] = w[0] * p->t_end[i];
+            tx[i] = w[2] * p->t_edge[i];
+        }
+        for (int t = 0; t < nt; t++) {
+            up[t] = w[1] * p->up_us[t];
+            dn[t] = w[1] * p->down_us[t];
+        }
+        if ((st = plan_mincut(&sp, &cut, err, errlen)) != CLEAVE_OK)
+            goto done;
+        double total;
+        cost(p, x, &cs, &total);
+        evaluated++;
+        double l = w[0] * cs.end_us + w[1] * cs.xfer_us + w[2] * cs.edge_us;
+        if (l > lower)
+            lower = l;
+        if (rounds == 0 || plan_tput_better(&cs, total, &bs, best_total)) {
+            memcpy(best, x, (size_t)n);
+            bs = cs;
+            best_total = total;
+        }
+        if (rounds == 0)
+            scale = cs.bottleneck_us;
+        if (scale <= 0.0 || meets(bs.bottleneck_us, lower)) {
+            rounds++;
+            break;
+        }
+        double eta = 1.0 / sqrt(rounds + 1.0), f[3] = {cs.end_us, cs.xfer_us, cs.edge_us};
+        double sum = 0.0;
+        for (int i = 0; i < 3; i++)
+            sum += w[i] *= exp(eta * f[i] / scale);
+        for (int i = 0; i < 3; i++)
+            w[i] /= sum;
+    }
+
+    if ((st = plan_tput_split(p, &split, err, errlen)) != CLEAVE_OK)
+        goto done;
+    evaluated += split.r.evaluated;
+    if (plan_tput_better(&split.st, split.r.total_us, &bs, best_total)) {
+        memcpy(best, split.r.on_edge, (size_t)n);
+        bs = split.st;
+        best_total = split.r.total_us;
+    }
+
+    double pass_cost = (double)n * ((double)n + nt + p->cons_off[nt]);
+    if (!meets(bs.bottleneck_us, lower) && pass_cost <= DSH_LOCAL_BUDGET) {
+        local_done = 1;
+        memcpy(x, best, (size_t)n);
+        for (int pass = 0, improved = 1; improved && pass < DSH_LOCAL_PASSES; pass++) {
+            improved = 0;
+            for (int v = 0; v < n; v++) {
+                double total;
+                x[v] ^= 1;
+                cost(p, x, &cs, &total);
+                evaluated++;
+                if (plan_tput_better(&cs, total, &bs, best_total)) {
+                    bs = cs;
+                    best_total = total;
+                    improved = 1;
+                    moves++;
+                } else {
+                    x[v] ^= 1;
+                }
+            }
+        }
+        memcpy(best, x, (size_t)n);
+    }
+
+    reset(out);
+    out->lower_us = lower;
+    finish(p, out, PLAN_TPUT_SCOPE_ALL, 3.0, 0);
+    out->r.evaluated = evaluated;
+    out->r.exact = meets(out->st.bottleneck_us, lower);
+    plan_errf(out->r.note, sizeof out->r.note,
+              "%d weighted minimum cuts, best single split, %s; lower bound %.6g us", rounds,
+              local_done ? (moves ? "single-node moves" : "no single-node move helped")
+                         : "no local search",
+              lower);
+    st = CLEAVE_OK;
+done:
+    free(te);
+    free(tx);
+    free(up);
+    free(dn);
+    free(x);
+    free(split.r.on_edge);
+    return st;
+}
+
+/* ---- brute force -------------------------------------------------------------------------- */
+
+cleave_status plan_tput_brute(const plan_problem *p, plan_tput_result *out, char *err,
+                              size_t errlen)
+{
+    cleave_status st = plan_check_call(p, out ? &out->r : NULL, err, errlen);
+    if (st != CLEAVE_OK)
+        return st;
+    if (p->n > PLAN_TPUT_BRUTE_MAX_NODES) {
+        plan_errf(err, errlen, "brute force is limited to %d nodes, got %d",
+                  PLAN_TPUT_BRUTE_MAX_NODES, p->n);
+        return CLEAVE_EINVAL;
+    }
+    int n = p->n;
+    unsigned char *x = calloc((size_t)n, 1);
+    if (!x) {
+        plan_errf(err, errlen, "cannot enumerate placements: out of memory");
+        return CLEAVE_ENOMEM;
+    }
+    plan_stages bs, cs;
+    double best_total, total;
+    uint32_t steps = (uint32_t)1 << n, best_mask = 0, mask = 0;
+    cost(p, x, &bs, &best_total);
+    for (uint32_t g = 1; g < steps; g++) { /* reflected Gray code: one node flips per step */
+        int v = __builtin_ctz(g);
+        x[v] ^= 1;
+        mask ^= (uint32_t)1 << v;
+        cost(p, x, &cs, &total);
+        if (plan_tput_better(&cs, total, &bs, best_total)) {
+            bs = cs;
+            best_total = total;
+            best_mask = mask;
+        }
+    }
+    free(x);
+    reset(out);
+    for (int i = 0; i < n; i++)
+        out->r.on_edge[i] = (best_mask >> i) & 1u;
+    finish(p, out, PLAN_TPUT_SCOPE_ALL, 1.0, 0);
+    out->r.evaluated = (int64_t)steps;
+    out->r.exact = 1;
+    out->lower_us = out->st.bottleneck_us;
+    plan_errf(out->r.note, sizeof out->r.note, "all %lu placements", (unsigned long)steps);
+    return CLEAVE_OK;
+}
+
+/* ---- the table and the guarantee ---------------------------------------------------------- */
+
+cleave_status plan_tput_run(plan_tput_algo a, const plan_problem *p,
+                            const unsigned char *is_constant, plan_tput_result *out, char *err,
+                            size_t errlen)
+{
+    switch (a) {
+    case PLAN_TPUT_SPLIT: return plan_tput_split(p, out, err, errlen);
+    case PLAN_TPUT_COUPER: return plan_tput_couper(p, is_constant, out, err, errlen);
+    case PLAN_TPUT_DSH: return plan_tput_dsh(p, out, err, errlen);
+    case PLAN_TPUT_BRUTE: return plan_tput_brute(p, out, err, errlen);
+    default: break;
+    }
+    plan_errf(err, errlen, "unknown throughput method %d", (int)a);
+    return CLEAVE_EINVAL;
+}
+
+void plan_tput_guarantee(const plan_tput_result *r, char *buf, size_t len)
+{
+    if (r->scope == PLAN_TPUT_SCOPE_SPLITS)
+        plan_errf(buf, len, "optimal over the %d single splits", r->candidates);
+    else if (r->scope == PLAN_TPUT_SCOPE_COUPER)
+        plan_errf(buf, len, "optimal over Couper's %d slicing positions", r->candidates);
+    else if (r->r.exact)
+        plan_errf(buf, len, "optimal over all placements");
+    else if (r->lower_us > 0.0)
+        plan_errf(buf, len, "within %gx of the optimum (certified within %.3fx)", r->ratio,
+                  r->st.bottleneck_us / r->lower_us);
+    else
+        plan_errf(buf, len, "within %gx of the optimum", r->ratio);
+}
