@@ -16,12 +16,16 @@
 **     so every round yields a certified lower bound; the plan is proven optimal when its
 **     bottleneck meets the best one.  (This is the Lagrangian dual of min max; its maximum can
 **     still be below OPT, the problem being NP-hard.)
-**  3. The weights move by multiplicative weights (Freund & Schapire, "Adaptive game playing
-**     using multiplicative weights", GEB 1999): w_i <- w_i exp(eta f_i(x) / s), normalised, with
-**     s the first bottleneck and eta = 1 / sqrt(round + 1), so a stage that is heavy in the last
-**     cut weighs more in the next one.  The best single split (often the optimum on chains) and
-**     greedy single-node moves that lower the bottleneck (or keep it and lower the latency)
-**     finish the plan.
+**  3. The weights after round 0 come from Kelley's cutting-plane method ("The cutting-plane
+**     method for solving convex programs", J. SIAM 1960) on that dual: every cut x_j found so
+**     far gives a plane w . f(x_j) >= L(w), so the model M(w) = min_j w . f(x_j) bounds L from
+**     above; the next weights are argmax_w M(w) (a 2-D linear programme, solved by trying its
+**     candidate vertices: the simplex's corners, the points of its edges where two planes meet,
+**     the interior points where three do), and the method stops when the cut there reaches
+**     the model's value: then max L is known exactly.  Each cut is also a candidate plan, and
+**     the weights it was cut with favour the stages that were heavy in the earlier cuts.
+**     The best single split (often the optimum on chains) and greedy single-node moves that
+**     lower the bottleneck (or keep it and lower the latency) finish the plan.
 */
 #include "planner/throughput.h"
 
@@ -231,7 +235,7 @@ cleave_status plan_tput_couper(const plan_problem *p, const unsigned char *is_co
 
 /* ---- DSH ---------------------------------------------------------------------------------- */
 
-#define DSH_ROUNDS 24
+#define DSH_ROUNDS 32
 /* Local search costs each single-node move afresh (O(n + tensors)); it is skipped when one
 ** pass would cost more than this many node and tensor visits. */
 #define DSH_LOCAL_BUDGET 50000000.0
@@ -244,6 +248,63 @@ static void cost(const plan_problem *p, const unsigned char *x, plan_stages *st,
     plan_evaluate(p, x, &r);
     plan_stages_of(&r, st);
     *total = r.total_us;
+}
+
+/* The maximiser W over the weight simplex of min_j W . F[j] (j < M), and that maximum: the
+** candidates are the corners, the points on an edge where two planes cross, and the interior
+** points where three planes are equal (a 3x3 system by Cramer's rule). */
+static double dual_model(const double (*f)[3], int m, double *w)
+{
+    double best = -INFINITY, c[3];
+#define TRY()                                                                                      \
+    do {                                                                                           \
+        double v_ = INFINITY;                                                                      \
+        for (int j_ = 0; j_ < m; j_++)                                                             \
+            v_ = fmin(v_, c[0] * f[j_][0] + c[1] * f[j_][1] + c[2] * f[j_][2]);                    \
+        if (v_ > best) {                                                                           \
+            best = v_;                                                                             \
+            memcpy(w, c, sizeof c);                                                                \
+        }                                                                                          \
+    } while (0)
+    for (int i = 0; i < 3; i++) {
+        c[0] = c[1] = c[2] = 0.0;
+        c[i] = 1.0;
+        TRY();
+    }
+    for (int a = 0; a < m; a++)
+        for (int b = a + 1; b < m; b++) {
+            double d[3] = {f[a][0] - f[b][0], f[a][1] - f[b][1], f[a][2] - f[b][2]};
+            for (int z = 0; z < 3; z++) { /* the edge where coordinate z is 0 */
+                int i = (z + 1) % 3, k = (z + 2) % 3;
+                double den = d[i] - d[k]; /* t d_i + (1 - t) d_k = 0 */
+                if (den == 0.0)
+                    continue;
+                double t = -d[k] / den;
+                if (!(t > 0.0 && t < 1.0))
+                    continue;
+                c[z] = 0.0;
+                c[i] = t;
+                c[k] = 1.0 - t;
+                TRY();
+            }
+            for (int e = b + 1; e < m; e++) {
+                double g[3] = {f[a][0] - f[e][0], f[a][1] - f[e][1], f[a][2] - f[e][2]};
+                /* rows d . w = 0, g . w = 0, (1,1,1) . w = 1: w is the cross product d x g
+                ** scaled to sum 1 */
+                double x[3] = {d[1] * g[2] - d[2] * g[1], d[2] * g[0] - d[0] * g[2],
+                               d[0] * g[1] - d[1] * g[0]};
+                double sum = x[0] + x[1] + x[2];
+                if (sum == 0.0)
+                    continue;
+                for (int i = 0; i < 3; i++)
+                    c[i] = x[i] / sum;
+                if (c[0] < 0.0 || c[1] < 0.0 || c[2] < 0.0)
+                    continue;
+                TRY();
+            }
+        }
+#undef TRY
+    return best;
 }
 
 /* Optimal when the bottleneck meets the lower bound (up to rounding in the sums). */
@@ -275,10 +336,11 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
     sp.up_us = up;
     sp.down_us = dn;
     plan_result cut = {.on_edge = x};
-    double w[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3}, lower = 0.0, scale = 0.0, best_total = 0.0;
+    double w[3] = {1.0 / 3, 1.0 / 3, 1.0 / 3}, lower = 0.0, best_total = 0.0;
+    double planes[DSH_ROUNDS][3], model = INFINITY;
     plan_stages bs = {0}, cs;
     int64_t evaluated = 0;
-    int rounds = 0, moves = 0, local_done = 0;
+    int rounds = 0, moves = 0, local_done = 0, dual_solved = 0;
     for (; rounds < DSH_ROUNDS; rounds++) {
         for (int i = 0; i < n; i++) {
             te[i] = w[0] * p->t_end[i];
@@ -301,18 +363,17 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
             bs = cs;
             best_total = total;
         }
-        if (rounds == 0)
-            scale = cs.bottleneck_us;
-        if (scale <= 0.0 || meets(bs.bottleneck_us, lower)) {
+        /* the model's value at the weights just cut bounds max L from above */
+        if (rounds > 0 && model - l <= 1e-9 * model)
+            dual_solved = 1;
+        if (dual_solved || meets(bs.bottleneck_us, lower)) {
             rounds++;
             break;
         }
-        double eta = 1.0 / sqrt(rounds + 1.0), f[3] = {cs.end_us, cs.xfer_us, cs.edge_us};
-        double sum = 0.0;
-        for (int i = 0; i < 3; i++)
-            sum += w[i] *= exp(eta * f[i] / scale);
-        for (int i = 0; i < 3; i++)
-            w[i] /= sum;
+        planes[rounds][0] = cs.end_us;
+        planes[rounds][1] = cs.xfer_us;
+        planes[rounds][2] = cs.edge_us;
+        model = dual_model(planes, rounds + 1, w);
     }
 
     if ((st = plan_tput_split(p, &split, err, errlen)) != CLEAVE_OK)
@@ -354,7 +415,8 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
     out->r.evaluated = evaluated;
     out->r.exact = meets(out->st.bottleneck_us, lower);
     plan_errf(out->r.note, sizeof out->r.note,
-              "%d weighted minimum cuts, best single split, %s; lower bound %.6g us", rounds,
+              "%d weighted minimum cuts (%s), best single split, %s; lower bound %.6g us", rounds,
+              dual_solved ? "dual bound reached" : "stopped",
               local_done ? (moves ? "single-node moves" : "no single-node move helped")
                          : "no local search",
               lower);
