@@ -236,9 +236,9 @@ cleave_status plan_tput_couper(const plan_problem *p, const unsigned char *is_co
 /* ---- DSH ---------------------------------------------------------------------------------- */
 
 #define DSH_ROUNDS 32
-/* Local search costs each single-node move afresh (O(n + tensors)); it is skipped when one
-** pass would cost more than this many node and tensor visits. */
-#define DSH_LOCAL_BUDGET 50000000.0
+/* Local search costs each single-node move afresh (O(n + tensors)); all of it together may
+** visit about this many nodes and tensors. */
+#define DSH_LOCAL_BUDGET 100000000.0
 #define DSH_LOCAL_PASSES 64
 
 /* The stages and latency of placement X under P. */
@@ -307,6 +307,33 @@ static double dual_model(const double (*f)[3], int m, double *w)
     return best;
 }
 
+/* Greedy descent from placement X with stages *ST and latency *TOTAL: flip single nodes while a
+** flip gives a better plan (plan_tput_better), in passes over the nodes, costing at most
+** BUDGET placements; X, *ST and *TOTAL receive the result.  Returns the placements costed. */
+static int64_t descend(const plan_problem *p, unsigned char *x, plan_stages *st, double *total,
+                       int64_t budget)
+{
+    int64_t used = 0;
+    for (int pass = 0, improved = 1; improved && pass < DSH_LOCAL_PASSES; pass++) {
+        improved = 0;
+        for (int v = 0; v < p->n && used < budget; v++) {
+            plan_stages cs;
+            double t;
+            x[v] ^= 1;
+            cost(p, x, &cs, &t);
+            used++;
+            if (plan_tput_better(&cs, t, st, *total)) {
+                *st = cs;
+                *total = t;
+                improved = 1;
+            } else {
+                x[v] ^= 1;
+            }
+        }
+    }
+    return used;
+}
+
 /* Optimal when the bottleneck meets the lower bound (up to rounding in the sums). */
 static int meets(double bottleneck_us, double lower_us)
 {
@@ -323,9 +350,12 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
     double *te = malloc(sizeof(double) * nd), *tx = malloc(sizeof(double) * nd);
     double *up = malloc(sizeof(double) * td), *dn = malloc(sizeof(double) * td);
     unsigned char *x = malloc(nd), *best = out->r.on_edge;
+    unsigned char *seeds = malloc(nd * (DSH_ROUNDS + 1));
+    plan_stages seed_st[DSH_ROUNDS + 1];
+    double seed_total[DSH_ROUNDS + 1];
     plan_tput_result split;
     split.r.on_edge = malloc(nd);
-    if (!te || !tx || !up || !dn || !x || !split.r.on_edge) {
+    if (!te || !tx || !up || !dn || !x || !seeds || !split.r.on_edge) {
         st = CLEAVE_ENOMEM;
         plan_errf(err, errlen, "cannot plan for throughput: out of memory");
         goto done;
@@ -355,6 +385,9 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
         double total;
         cost(p, x, &cs, &total);
         evaluated++;
+        memcpy(seeds + (size_t)rounds * n, x, (size_t)n);
+        seed_st[rounds] = cs;
+        seed_total[rounds] = total;
         double l = w[0] * cs.end_us + w[1] * cs.xfer_us + w[2] * cs.edge_us;
         if (l > lower)
             lower = l;
@@ -385,29 +418,37 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
         best_total = split.r.total_us;
     }
 
-    double pass_cost = (double)n * ((double)n + nt + p->cons_off[nt]);
-    if (!meets(bs.bottleneck_us, lower) && pass_cost <= DSH_LOCAL_BUDGET) {
-        local_done = 1;
-        memcpy(x, best, (size_t)n);
-        for (int pass = 0, improved = 1; improved && pass < DSH_LOCAL_PASSES; pass++) {
-            improved = 0;
-            for (int v = 0; v < n; v++) {
-                double total;
-                x[v] ^= 1;
-                cost(p, x, &cs, &total);
-                evaluated++;
-                if (plan_tput_better(&cs, total, &bs, best_total)) {
-                    bs = cs;
-                    best_total = total;
-                    improved = 1;
-                    moves++;
-                } else {
-                    x[v] ^= 1;
-                }
-            }
-        }
-        memcpy(best, x, (size_t)n);
+    /* Local search from every cut and from the split, the best first, while the budget lasts. */
+    double visit = (double)n + nt + p->cons_off[nt] + 1.0;
+    int64_t budget = (int64_t)(DSH_LOCAL_BUDGET / visit), nseeds = 0;
+    int order[DSH_ROUNDS + 1];
+    memcpy(seeds + (size_t)rounds * n, split.r.on_edge, (size_t)n);
+    seed_st[rounds] = split.st;
+    seed_total[rounds] = split.r.total_us;
+    for (int i = 0; i <= rounds; i++) { /* insertion sort, best first */
+        int j = i;
+        for (; j > 0 && plan_tput_better(&seed_st[i], seed_total[i], &seed_st[order[j - 1]],
+                                         seed_total[order[j - 1]]);
+             j--)
+            order[j] = order[j - 1];
+        order[j] = i;
     }
+    for (int i = 0; i <= rounds && budget > 0 && !meets(bs.bottleneck_us, lower); i++) {
+        plan_stages ls = seed_st[order[i]];
+        double lt = seed_total[order[i]];
+        memcpy(x, seeds + (size_t)order[i] * n, (size_t)n);
+        int64_t used = descend(p, x, &ls, &lt, budget);
+        budget -= used;
+        evaluated += used;
+        nseeds++;
+        if (plan_tput_better(&ls, lt, &bs, best_total)) {
+            memcpy(best, x, (size_t)n);
+            bs = ls;
+            best_total = lt;
+            moves++;
+        }
+    }
+    local_done = nseeds > 0;
 
     reset(out);
     out->lower_us = lower;
@@ -417,7 +458,7 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
     plan_errf(out->r.note, sizeof out->r.note,
               "%d weighted minimum cuts (%s), best single split, %s; lower bound %.6g us", rounds,
               dual_solved ? "dual bound reached" : "stopped",
-              local_done ? (moves ? "single-node moves" : "no single-node move helped")
+              local_done ? (moves ? "single-node moves helped" : "no single-node move helped")
                          : "no local search",
               lower);
     st = CLEAVE_OK;
@@ -427,6 +468,7 @@ done:
     free(up);
     free(dn);
     free(x);
+    free(seeds);
     free(split.r.on_edge);
     return st;
 }
@@ -503,7 +545,7 @@ void plan_tput_guarantee(const plan_tput_result *r, char *buf, size_t len)
     else if (r->r.exact)
         plan_errf(buf, len, "optimal over all placements");
     else if (r->lower_us > 0.0)
-        plan_errf(buf, len, "within %gx of the optimum (certified within %.3fx)", r->ratio,
+        plan_errf(buf, len, "within %gx of the optimum (certified within %.4fx)", r->ratio,
                   r->st.bottleneck_us / r->lower_us);
     else
         plan_errf(buf, len, "within %gx of the optimum", r->ratio);
