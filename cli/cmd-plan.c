@@ -64,7 +64,8 @@ static const char usage[] =
     "                     time per stage, a bounded buffer before each stage)\n"
     "    --sweep-fps A:B:N  frame-drop rate at N frame rates from A to B of the latency-\n"
     "                     and the throughput-optimal plans; with --plot DIR also plotted\n"
-    "                     (drop-vs-fps.{gp,dat,png})\n"
+    "                     (drop-vs-fps.{gp,dat,png}).  --plot DIR also draws every\n"
+    "                     throughput plan's stages (pipeline-stages.{gp,dat,png})\n"
     "    --end-scale X    multiply every end-device prediction by X (a device X times\n"
     "                     slower); --edge-scale X likewise for the edge (default 1)\n";
 
@@ -537,6 +538,88 @@ static void print_side(const char *label, const plan_result *r, double fps)
     putchar('\n');
 }
 
+/* Run gnuplot on DIR/NAME.gp (written with NAME.dat) when it is installed, else say so. */
+static int render(const char *dir, const char *name)
+{
+    char cmd[4400], png[4200];
+    fflush(stdout);
+    if (!cl_in_path("gnuplot")) {
+        fprintf(stderr, "plan: gnuplot not found: wrote %s.gp and %s.dat to %s\n", name, name, dir);
+        return CLI_OK;
+    }
+    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot %s.gp 2>/dev/null", dir, name);
+    snprintf(png, sizeof png, "%s/%s.png", dir, name);
+    if (system(cmd) != 0 || access(png, R_OK) != 0)
+        return cli_error("gnuplot failed on '%s/%s.gp'", dir, name);
+    fprintf(stderr, "plan: wrote %s.{gp,dat,png} to %s\n", name, dir);
+    return CLI_OK;
+}
+
+/* With --plot DIR and the throughput objective: pipeline-stages.{dat,gp}, each plan's end,
+** network and edge time per frame side by side (the bottleneck is the tallest bar), with the
+** frame interval of --fps as a line. */
+static int stage_plot(const tput_run *t, const char *lat_name, const plan_result *lat,
+                      const char *model, const char *dir)
+{
+    char *dat = NULL, *gp = NULL;
+    size_t len = 0;
+    int code = CLI_OK;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return cli_error("cannot create directory '%s': %s", dir, strerror(errno));
+    FILE *m = open_memstream(&dat, &len);
+    if (!m)
+        return cli_error("out of memory");
+    fprintf(m, "# plan end_ms network_ms edge_ms\n");
+    if (lat) {
+        plan_stages s;
+        plan_stages_of(lat, &s);
+        fprintf(m, "latency:%s %.6g %.6g %.6g\n", lat_name, s.end_us / 1e3, s.xfer_us / 1e3,
+                s.edge_us / 1e3);
+    }
+    for (int a = 0; a < PLAN_TPUT_COUNT; a++)
+        if (t->ran[a])
+            fprintf(m, "%s %.6g %.6g %.6g\n", plan_tput_algo_name((plan_tput_algo)a),
+                    t->res[a].st.end_us / 1e3, t->res[a].st.xfer_us / 1e3,
+                    t->res[a].st.edge_us / 1e3);
+    if (fclose(m) != 0) {
+        code = cli_error("out of memory");
+        goto done;
+    }
+    if ((code = write_file(dir, "pipeline-stages.dat", dat)) != CLI_OK)
+        goto done;
+    m = open_memstream(&gp, &len);
+    if (!m) {
+        code = cli_error("out of memory");
+        goto done;
+    }
+    fprintf(m,
+            "set terminal pngcairo size 900,600 noenhanced\nset output 'pipeline-stages.png'\n"
+            "set style data histograms\nset style histogram clustered gap 1\n"
+            "set style fill solid 0.8 border -1\nset grid y\nset yrange [0:*]\n"
+            "set xtics rotate by -20\n"
+            "set ylabel 'time per frame (ms)'\nset key outside right\n"
+            "set title '%s: pipeline stages per plan (the tallest bar limits the frame rate)'\n",
+            strrchr(model, '/') ? strrchr(model, '/') + 1 : model);
+    if (t->fps > 0)
+        fprintf(m,
+                "plot 'pipeline-stages.dat' using 2:xtic(1) title 'end compute', '' using 3 "
+                "title 'network', '' using 4 title 'edge compute', %.6g with lines lw 2 "
+                "dt 2 title 'frame interval at %.6g fps'\n",
+                1e3 / t->fps, t->fps);
+    else
+        fprintf(m, "plot 'pipeline-stages.dat' using 2:xtic(1) title 'end compute', '' using 3 "
+                   "title 'network', '' using 4 title 'edge compute'\n");
+    if (fclose(m) != 0 || (code = write_file(dir, "pipeline-stages.gp", gp)) != CLI_OK) {
+        code = code != CLI_OK ? code : cli_error("out of memory");
+        goto done;
+    }
+    code = render(dir, "pipeline-stages");
+done:
+    free(dat);
+    free(gp);
+    return code;
+}
+
 /* The sweep of --sweep-fps: frame-drop rate vs frame rate of both plans, as a table and, with
 ** --plot DIR, drop-vs-fps.{dat,gp} rendered to drop-vs-fps.png by gnuplot when installed. */
 static int sweep_fps(const tput_run *t, const char *lat_name, const plan_result *lat,
@@ -597,19 +680,7 @@ static int sweep_fps(const tput_run *t, const char *lat_name, const plan_result 
         code = code != CLI_OK ? code : cli_error("out of memory");
         goto done;
     }
-    if (!cl_in_path("gnuplot")) {
-        fprintf(stderr, "plan: gnuplot not found: wrote drop-vs-fps.gp and drop-vs-fps.dat to %s\n",
-                dir);
-        goto done;
-    }
-    char cmd[4400], png[4200];
-    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot drop-vs-fps.gp 2>/dev/null", dir);
-    snprintf(png, sizeof png, "%s/drop-vs-fps.png", dir);
-    if (system(cmd) != 0 || access(png, R_OK) != 0)
-        code = cli_error("gnuplot failed on '%s/drop-vs-fps.gp'", dir);
-    else
-        fflush(stdout);
-    fprintf(stderr, "plan: wrote drop-vs-fps.{gp,dat,png} to %s\n", dir);
+    code = render(dir, "drop-vs-fps");
 done:
     free(dat);
     free(gp);
@@ -651,7 +722,7 @@ static int print_throughput(const plan_problem_buf *b, const plan_graph *g, cons
         char l1[64], l2[64];
         printf("\nlatency-optimal vs throughput-optimal plan");
         if (t->fps > 0)
-            printf(" at %.4g fps", t->fps);
+            printf(" at %.6g fps", t->fps);
         printf(":\n%-32s %11s %9s %9s %9s %10s %-8s %9s%s\n", "plan", "latency_ms", "end_ms",
                "net_ms", "edge_ms", "bottleneck", "stage", "fps_max",
                t->fps > 0 ? "      drop" : "");
@@ -664,7 +735,7 @@ static int print_throughput(const plan_problem_buf *b, const plan_graph *g, cons
     if (t->obj == OBJ_AUTO && lat) {
         plan_stages s;
         plan_stages_of(lat, &s);
-        printf("\nobjective auto at %.4g fps: the latency-optimal plan (%s) sustains %.2f fps "
+        printf("\nobjective auto at %.6g fps: the latency-optimal plan (%s) sustains %.2f fps "
                "(%s-bound), %s: %s\n",
                t->fps, lat_name, plan_tput_fps(s.bottleneck_us), plan_stages_bottleneck(&s),
                t->use_tput ? "too slow" : "enough",
@@ -673,7 +744,7 @@ static int print_throughput(const plan_problem_buf *b, const plan_graph *g, cons
     } else if (t->obj == OBJ_LATENCY && t->fps > 0 && lat) {
         plan_stages s;
         plan_stages_of(lat, &s);
-        printf("\nat %.4g fps the fastest plan (%s) sustains %.2f fps (%s-bound) and drops "
+        printf("\nat %.6g fps the fastest plan (%s) sustains %.2f fps (%s-bound) and drops "
                "%.1f%% of frames (%s)\n",
                t->fps, lat_name, plan_tput_fps(s.bottleneck_us), plan_stages_bottleneck(&s),
                100.0 * plan_tput_drop_rate(s.bottleneck_us, t->fps), drop_model);
@@ -684,7 +755,7 @@ static int print_throughput(const plan_problem_buf *b, const plan_graph *g, cons
                plan_tput_algo_name((plan_tput_algo)t->best), plan_tput_fps(r->st.bottleneck_us),
                r->r.total_us / 1e3);
         if (t->fps > 0)
-            printf(", drops %.1f%% at %.4g fps",
+            printf(", drops %.1f%% at %.6g fps",
                    100.0 * plan_tput_drop_rate(r->st.bottleneck_us, t->fps), t->fps);
         printf("\n");
         print_ranges(b, g, &r->r);
@@ -956,6 +1027,9 @@ int cmd_plan(int argc, char **argv)
     free(zeros);
     free(ones);
 
+    if (plot_dir && tput.best >= 0 &&
+        (code = stage_plot(&tput, lat_name, lat_plan, model, plot_dir)) != CLI_OK)
+        goto done;
     if (plot_dir && need_latency &&
         (code = write_plots(plot_dir, model, g, t_end, t_edge, up, down, rtt, ran, res, couper)) !=
             CLI_OK)

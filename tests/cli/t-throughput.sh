@@ -141,6 +141,12 @@ expect_exit 0 "${P[@]}" --end-scale 3 --objective auto --fps "$LOW"
 expect_out_has "light load, using the latency objective"
 expect_out_has "latency-optimal ($LAT)"
 
+# The latency objective with --fps: the fastest plan's frame rate and drops.
+expect_exit 0 "${P[@]}" --end-scale 3 --fps 100000
+expect_out_has "at 100000 fps the fastest plan ($LAT) sustains"
+expect_exit 0 "${P[@]}" --end-scale 3 --fps 100000 --json
+expect_json "j['throughput_plans'] == [] and all(p['drop_rate'] == max(0, 1 - p['fps'] / 1e5) for p in j['plans'])"
+
 # both: the two plans side by side; the sweep as a table and, with --plot, a plot.
 expect_exit 0 "${P[@]}" --end-scale 3 --objective both --fps 100
 expect_out_has "latency-optimal vs throughput-optimal plan at 100 fps:"
@@ -149,11 +155,13 @@ expect_out_has "optimal over all placements"
 expect_exit 0 "${P[@]}" --end-scale 3 --sweep-fps 10:1000:12 --plot "$TMP/plots"
 expect_out_has "frame-drop rate vs frame rate"
 [ "$(grep -c '%.*%$' "$TMP/out")" = 12 ] && ok || bad "sweep table rows"
-for f in drop-vs-fps.gp drop-vs-fps.dat; do
+[ "$(grep -vc '^#' "$TMP/plots/pipeline-stages.dat")" = 5 ] && ok || bad "stage plot rows"
+for f in drop-vs-fps.gp drop-vs-fps.dat pipeline-stages.gp pipeline-stages.dat; do
     [ -s "$TMP/plots/$f" ] && ok || bad "plot file $f missing"
 done
 if command -v gnuplot >/dev/null; then
-    [ -s "$TMP/plots/drop-vs-fps.png" ] && ok || bad "no PNG although gnuplot is installed"
+    [ -s "$TMP/plots/drop-vs-fps.png" ] && [ -s "$TMP/plots/pipeline-stages.png" ] && ok \
+        || bad "no PNG although gnuplot is installed"
 fi
 expect_exit 0 "${P[@]}" --end-scale 3 --sweep-fps 10:1000:12 --json
 python3 -c "
