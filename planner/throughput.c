@@ -457,7 +457,9 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
     out->r.exact = meets(out->st.bottleneck_us, lower);
     plan_errf(out->r.note, sizeof out->r.note,
               "%d weighted minimum cuts (%s), best single split, %s; lower bound %.6g us", rounds,
-              dual_solved ? "dual bound reached" : "stopped",
+              dual_solved            ? "Lagrangian dual solved"
+              : rounds == DSH_ROUNDS ? "round limit"
+                                     : "the plan meets the bound",
               local_done ? (moves ? "single-node moves helped" : "no single-node move helped")
                          : "no local search",
               lower);
