@@ -59,6 +59,7 @@ static const char usage[] =
     "                     the optimum; brute: exact, graphs of at most 20 nodes); both: the\n"
     "                     two optimal plans side by side; auto (needs --fps): the latency\n"
     "                     plan while its slowest stage keeps up with F, else throughput\n"
+    "                     (--algo picks latency algorithms; the throughput methods all run)\n"
     "    --fps F          frame rate of the stream: reports each plan's frame-drop rate,\n"
     "                     max(0, 1 - sustainable fps / F) (periodic arrivals, one frame at a\n"
     "                     time per stage, a bounded buffer before each stage)\n"
@@ -398,8 +399,11 @@ static int run_throughput(const plan_problem_buf *b, tput_run *t, unsigned char 
         t->ran[a] = 1;
         if (t->res[a].lower_us > t->lower_us)
             t->lower_us = t->res[a].lower_us;
-        if (t->best < 0 || plan_tput_better(&t->res[a].st, t->res[a].r.total_us,
-                                            &t->res[t->best].st, t->res[t->best].r.total_us))
+        const plan_tput_result *r = &t->res[a], *o = t->best >= 0 ? &t->res[t->best] : NULL;
+        /* the better plan; on a tie the one with the stronger guarantee (brute comes last) */
+        if (!o || plan_tput_better(&r->st, r->r.total_us, &o->st, o->r.total_us) ||
+            (!plan_tput_better(&o->st, o->r.total_us, &r->st, r->r.total_us) && r->r.exact &&
+             !o->r.exact))
             t->best = a;
     }
     return CLI_OK;
@@ -712,9 +716,13 @@ static int print_throughput(const plan_problem_buf *b, const plan_graph *g, cons
         for (int a = 0; a < PLAN_TPUT_COUNT; a++)
             if (t->ran[a] && t->res[a].r.note[0])
                 printf("  %s: %s\n", plan_tput_algo_name((plan_tput_algo)a), t->res[a].r.note);
-        if (t->lower_us > 0)
+        if (t->lower_us > 0 && t->res[t->best].r.exact)
             printf("  no placement has a bottleneck below %.3f ms (at most %.2f fps): the best "
-                   "plan is within %.3fx of the optimum\n",
+                   "plan is optimal\n",
+                   t->lower_us / 1e3, plan_tput_fps(t->lower_us));
+        else if (t->lower_us > 0)
+            printf("  no placement has a bottleneck below %.3f ms (at most %.2f fps): the best "
+                   "plan is within %.4fx of the optimum\n",
                    t->lower_us / 1e3, plan_tput_fps(t->lower_us),
                    t->res[t->best].st.bottleneck_us / t->lower_us);
     }
@@ -749,7 +757,7 @@ static int print_throughput(const plan_problem_buf *b, const plan_graph *g, cons
                t->fps, lat_name, plan_tput_fps(s.bottleneck_us), plan_stages_bottleneck(&s),
                100.0 * plan_tput_drop_rate(s.bottleneck_us, t->fps), drop_model);
     }
-    if (t->use_tput && t->best >= 0) {
+    if ((t->use_tput || t->obj == OBJ_BOTH) && t->best >= 0) {
         const plan_tput_result *r = &t->res[t->best];
         printf("\nplacement of the throughput-optimal plan (%s): %.2f fps, latency %.3f ms",
                plan_tput_algo_name((plan_tput_algo)t->best), plan_tput_fps(r->st.bottleneck_us),
