@@ -62,11 +62,12 @@ typedef enum plan_tput_algo {
     PLAN_TPUT_SPLIT,  /* exact over the n + 1 single splits of the topological order */
     PLAN_TPUT_COUPER, /* exact over Couper's slicing positions (partition.h), baseline included */
     PLAN_TPUT_DSH,    /* DADS heavy load: weighted minimum cuts, within 3x of the optimum */
+    PLAN_TPUT_BNB,    /* branch and bound from dsh's plan: exact unless its budget runs out */
     PLAN_TPUT_BRUTE,  /* every placement, n <= PLAN_TPUT_BRUTE_MAX_NODES */
     PLAN_TPUT_COUNT
 } plan_tput_algo;
 
-/* "split", "couper", "dsh", "brute"; "?" out of range. */
+/* "split", "couper", "dsh", "bnb", "brute"; "?" out of range. */
 const char *plan_tput_algo_name(plan_tput_algo a);
 
 /* Brute force refuses graphs with more nodes than this (2^20 placements, each costed afresh). */
@@ -120,6 +121,22 @@ cleave_status plan_tput_couper(const plan_problem *p, const unsigned char *is_co
 ** min_x a.end(x) + b.xfer(x) + c.edge(x) over the weights tried, a lower bound on the optimum,
 ** and r.exact = 1 when the plan meets it.  evaluated = placements costed. */
 cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *err, size_t errlen);
+
+/* Branch and bound over every placement, nodes in topological order, starting from the plan of
+** plan_tput_dsh() and trying its side first; a partial placement is dropped when
+**   max(end, xfer, edge so far, (end + edge so far + sum of min(t_end, t_edge) of the rest) / 2)
+** is not below the best bottleneck found (every term only grows as nodes are placed; the last
+** one because each remaining node adds its time to one of the two sides).  When the search ends
+** within BUDGET visited partial placements the plan is optimal (r.exact = 1, ratio 1,
+** lower_us = its bottleneck); otherwise it is the best found, no worse than dsh's (ratio 3,
+** dsh's lower bound), and the note says the search stopped.  The bottleneck is optimal; among
+** plans of equal bottleneck the latency is not minimised (unlike brute force).
+** evaluated = partial placements visited (dsh's count included). */
+cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, plan_tput_result *out, char *err,
+                            size_t errlen);
+
+/* The budget plan_tput_run() gives plan_tput_bnb(). */
+#define PLAN_TPUT_BNB_BUDGET 20000000
 
 /* Every placement; CLEAVE_EINVAL for n > PLAN_TPUT_BRUTE_MAX_NODES.  evaluated = 2^n,
 ** lower_us = the optimum, r.exact = 1. */

@@ -88,6 +88,8 @@ if n <= 20:
         sys.exit("brute %r, optimum %r" % (tp["brute"]["bottleneck_us"], opt))
     if tp["dsh"]["bottleneck_us"] > 3 * opt * (1 + 1e-9):
         sys.exit("dsh beyond 3x")
+    if not close(tp["bnb"]["bottleneck_us"], opt) or not tp["bnb"]["exact"]:
+        sys.exit("bnb %r, optimum %r" % (tp["bnb"]["bottleneck_us"], opt))
     if tp["dsh"]["lower_bound_us"] > opt * (1 + 1e-9):
         sys.exit("dsh lower bound above the optimum")
     for a, b in got.items():
@@ -102,8 +104,8 @@ for net in 3g wifi; do
     expect_exit 0 "${P[@]}" --net $net --end-scale 3 --objective both --fps 200 --json
     python3 "$TMP/check.py" "$TMP/out" >"$TMP/check.out" 2>&1 && ok || bad "recheck ($net): $(cat "$TMP/check.out")"
 done
-expect_json "j['objective'] == 'both' and j['fps'] == 200 and j['end_scale'] == 3 and [p['algo'] for p in j['throughput_plans']] == ['split', 'couper', 'dsh', 'brute'] and len(j['plans']) == 7"
-expect_json "j['throughput_plans'][3]['guarantee'] == 'optimal over all placements' and j['throughput_plans'][2]['ratio'] == 3 and j['throughput_plans'][0]['guarantee'] == 'optimal over the 7 single splits'"
+expect_json "j['objective'] == 'both' and j['fps'] == 200 and j['end_scale'] == 3 and [p['algo'] for p in j['throughput_plans']] == ['split', 'couper', 'dsh', 'bnb', 'brute'] and len(j['plans']) == 7"
+expect_json "j['throughput_plans'][3]['guarantee'] == 'optimal over all placements' and j['throughput_plans'][4]['guarantee'] == 'optimal over all placements' and j['throughput_plans'][2]['ratio'] == 3 and j['throughput_plans'][0]['guarantee'] == 'optimal over the 7 single splits'"
 
 # --end-scale multiplies the end device's predictions and nothing else.
 expect_exit 0 "${P[@]}" --json
@@ -155,7 +157,7 @@ expect_out_has "optimal over all placements"
 expect_exit 0 "${P[@]}" --end-scale 3 --sweep-fps 10:1000:12 --plot "$TMP/plots"
 expect_out_has "frame-drop rate vs frame rate"
 [ "$(grep -c '%.*%$' "$TMP/out")" = 12 ] && ok || bad "sweep table rows"
-[ "$(grep -vc '^#' "$TMP/plots/pipeline-stages.dat")" = 5 ] && ok || bad "stage plot rows"
+[ "$(grep -vc "^#" "$TMP/plots/pipeline-stages.dat")" = 6 ] && ok || bad "stage plot rows"
 for f in drop-vs-fps.gp drop-vs-fps.dat pipeline-stages.gp pipeline-stages.dat; do
     [ -s "$TMP/plots/$f" ] && ok || bad "plot file $f missing"
 done

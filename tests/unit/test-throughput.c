@@ -3,7 +3,8 @@
 ** values, the frame-drop formula against a discrete-event simulation of the pipeline, and, on
 ** thousands of random chains and DAGs (fixed seeds), the exact single-split methods against an
 ** enumeration of their candidate sets, brute force against a plain enumeration of every
-** placement, and DSH within its ratio of the optimum with a valid lower bound.
+** placement, DSH within its ratio of the optimum with a valid lower bound, and branch and bound
+** equal to the optimum.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 
 #define N_CHAINS 1500 /* random chains checked against enumeration */
 #define N_DAGS 1500   /* random DAGs */
+#define N_LARGER 120  /* larger random graphs for branch and bound */
 
 static int close_to(double a, double b)
 {
@@ -30,7 +32,7 @@ static int close_to(double a, double b)
 
 /* ---- random problems ---------------------------------------------------------------------- */
 
-#define RMAXN 14
+#define RMAXN 18
 #define RMAXT (RMAXN + 1)
 
 typedef struct rgraph {
@@ -236,7 +238,7 @@ static void test_errors(void **state)
     assert_int_equal(plan_tput_dsh(&p, &r, err, sizeof err), CLEAVE_EINVAL);
     assert_string_equal(err, "no placement array given for the result");
     assert_int_equal(plan_tput_run(PLAN_TPUT_COUNT, &p, NULL, &r, err, sizeof err), CLEAVE_EINVAL);
-    assert_string_equal(err, "unknown throughput method 4");
+    assert_string_equal(err, "unknown throughput method 5");
     assert_string_equal(plan_tput_algo_name(PLAN_TPUT_DSH), "dsh");
     assert_string_equal(plan_tput_algo_name(PLAN_TPUT_COUNT), "?");
     /* a plan of zero cost sustains any rate */
@@ -315,7 +317,7 @@ static void check_random(int dag, int count, uint64_t seed)
     int k[RMAXN + 1], ncand;
     plan_tput_result r = {.r.on_edge = x};
     char err[256];
-    int dsh_opt = 0, dsh_cert = 0, split_opt = 0;
+    int dsh_opt = 0, dsh_cert = 0, split_opt = 0, stopped_checked = 0;
     double worst = 1.0, worst_cert = 1.0;
     for (int c = 0; c < count; c++) {
         int n = 1 + (int)(cl_rng_next(&s) % 12);
@@ -361,15 +363,56 @@ static void check_random(int dag, int count, uint64_t seed)
                      opt);
         dsh_opt += close_to(r.st.bottleneck_us, opt);
         dsh_cert += r.r.exact;
+        double dsh_b = r.st.bottleneck_us;
+        int dsh_exact = r.r.exact;
         if (opt > 0) {
             worst = fmax(worst, r.st.bottleneck_us / opt);
             if (r.lower_us > 0)
                 worst_cert = fmax(worst_cert, r.st.bottleneck_us / r.lower_us);
         }
+
+        assert_int_equal(plan_tput_run(PLAN_TPUT_BNB, p, NULL, &r, err, sizeof err), CLEAVE_OK);
+        if (!close_to(r.st.bottleneck_us, opt) || !r.r.exact || r.ratio != 1.0)
+            fail_msg("graph %d: bnb %.17g (exact %d), optimum %.17g", c, r.st.bottleneck_us,
+                     r.r.exact, opt);
+        stages(p, x, &st, NULL);
+        assert_true(st.bottleneck_us == r.st.bottleneck_us);
+        if (!dsh_exact && !stopped_checked) { /* a budget too small to finish */
+            assert_int_equal(plan_tput_bnb(p, 1, &r, err, sizeof err), CLEAVE_OK);
+            assert_true(r.st.bottleneck_us <= dsh_b && r.ratio == 3.0 && !r.r.exact);
+            assert_memory_equal(r.r.note, "search stopped after 1 partial placements", 41);
+            stopped_checked = 1;
+        }
     }
-    print_message("%s: %d graphs; best split optimal on %d; dsh optimal on %d (certified on %d), "
+    assert_true(stopped_checked);
+    print_message("%s: %d graphs (bnb optimal on all); best split optimal on %d; dsh optimal on %d "
+                  "(certified on %d), "
                   "worst dsh/optimum %.4f, worst dsh/lower bound %.4f\n",
                   dag ? "DAGs" : "chains", count, split_opt, dsh_opt, dsh_cert, worst, worst_cert);
+}
+
+/* Branch and bound against brute force on larger graphs (13-17 nodes), where it searches deeper. */
+static void test_bnb_larger(void **state)
+{
+    (void)state;
+    uint64_t s = 0x74707574626e62ULL;
+    rgraph g;
+    unsigned char x[RMAXN];
+    plan_tput_result r = {.r.on_edge = x};
+    char err[256];
+    int64_t visits = 0;
+    for (int c = 0; c < N_LARGER; c++) {
+        const plan_problem *p = rgraph_make(&g, &s, 13 + (int)(cl_rng_next(&s) % 5), c % 2);
+        assert_int_equal(plan_tput_brute(p, &r, err, sizeof err), CLEAVE_OK);
+        double opt = r.st.bottleneck_us;
+        assert_int_equal(plan_tput_run(PLAN_TPUT_BNB, p, NULL, &r, err, sizeof err), CLEAVE_OK);
+        if (!close_to(r.st.bottleneck_us, opt) || !r.r.exact)
+            fail_msg("graph %d: bnb %.17g, brute %.17g", c, r.st.bottleneck_us, opt);
+        visits += r.r.evaluated;
+    }
+    print_message("bnb = brute on %d graphs of 13-17 nodes (%lld placements evaluated or "
+                  "visited in all, brute force: up to 2^17 each)\n",
+                  N_LARGER, (long long)visits);
 }
 
 static void test_random_chains(void **state)
@@ -390,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_hand),          cmocka_unit_test(test_partition_instance),
         cmocka_unit_test(test_errors),        cmocka_unit_test(test_drop_model),
         cmocka_unit_test(test_random_chains), cmocka_unit_test(test_random_dags),
+        cmocka_unit_test(test_bnb_larger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
