@@ -482,14 +482,50 @@ struct bnb {
     int *in_off, *in;    /* tensors consumed by node v: in[in_off[v] .. in_off[v + 1]) */
     int *out_off, *outs; /* network outputs produced by node v */
     double *rest;        /* n + 1: sum over nodes i >= k of min(t_end, t_edge) */
-    unsigned char *side; /* the partial placement */
-    unsigned char *paid; /* per tensor: bit 0 uploaded, bit 1 downloaded */
-    int *undo, nundo;    /* payments made, as tensor * 2 + direction, to take back */
-    unsigned char *best; /* the incumbent */
-    double ub;           /* its bottleneck */
-    int64_t visits, budget;
+    double *rest_edge;   /* n + 1: sum over nodes i >= k of t_edge */
+    struct ratio *order; /* the nodes of nonzero cost by t_end / t_edge, smallest first */
+    int norder;
+    unsigned char *side;  /* the partial placement */
+    unsigned char *paid;  /* per tensor: bit 0 uploaded, bit 1 downloaded */
+    int *undo, nundo;     /* payments made, as tensor * 2 + direction, to take back */
+    unsigned char *best;  /* the incumbent */
+    double ub;            /* its bottleneck */
+    int64_t visits;       /* partial placements visited */
+    int64_t work, budget; /* visits plus steps of balance_bound(), and their limit */
     int stopped;
 };
+
+struct ratio {
+    double te, tx;
+    int node;
+};
+
+static int ratio_cmp(const void *a, const void *b)
+{
+    const struct ratio *x = a, *y = b;
+    double d = x->te * y->tx - y->te * x->tx; /* t_end / t_edge, cross-multiplied */
+    return d < 0 ? -1 : d > 0 ? 1 : (x->node > y->node) - (x->node < y->node);
+}
+
+/* The least max(end, edge) any placement of nodes [K, n) can reach from end E and edge X, even
+** with nodes split fractionally between the sides: start with them all on the edge and move
+** them to the end device in increasing order of t_end / t_edge (each buys the most edge time
+** per end time of those left, as in the fractional knapsack) until the two sides meet. */
+static double balance_bound(struct bnb *b, int k, double e, double x)
+{
+    x += b->rest_edge[k];
+    for (int j = 0; j < b->norder && e < x; j++) {
+        const struct ratio *r = &b->order[j];
+        b->work++;
+        if (r->node < k)
+            continue;
+        if (e + r->te >= x - r->tx) /* they meet inside this node */
+            return e + (x - e) / (r->te + r->tx) * r->te;
+        e += r->te;
+        x -= r->tx;
+    }
+    return e > x ? e : x;
+}
 
 /* Pay for tensor T in direction DIR (0 up, 1 down) unless already paid; returns the cost. */
 static double pay(struct bnb *b, int t, int dir)
@@ -505,7 +541,8 @@ static double pay(struct bnb *b, int t, int dir)
 static void bnb_search(struct bnb *b, int k, double e, double x, double t)
 {
     const plan_problem *p = b->p;
-    if (b->stopped || ++b->visits > b->budget) {
+    b->visits++;
+    if (b->stopped || ++b->work > b->budget) {
         b->stopped = 1;
         return;
     }
@@ -531,7 +568,7 @@ static void bnb_search(struct bnb *b, int k, double e, double x, double t)
         for (int j = b->out_off[k]; s && j < b->out_off[k + 1]; j++)
             nt += pay(b, b->outs[j], 1);
         double lb = max3(ne, nx, nt), bal = 0.5 * (ne + nx + b->rest[k + 1]);
-        if ((bal > lb ? bal : lb) < b->ub)
+        if ((bal > lb ? bal : lb) < b->ub && balance_bound(b, k + 1, ne, nx) < b->ub)
             bnb_search(b, k + 1, ne, nx, nt);
         while (b->nundo > mark) {
             int u = b->undo[--b->nundo];
@@ -561,10 +598,13 @@ cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, plan_tput_res
     b.out_off = calloc((size_t)n + 2, sizeof(int));
     b.outs = malloc(sizeof(int) * ((size_t)nt + 1));
     b.rest = malloc(sizeof(double) * ((size_t)n + 1));
+    b.rest_edge = malloc(sizeof(double) * ((size_t)n + 1));
+    b.order = malloc(sizeof(struct ratio) * ((size_t)n + 1));
     b.side = calloc((size_t)n + 1, 1);
     b.paid = calloc((size_t)nt + 1, 1);
     b.undo = malloc(sizeof(int) * (2 * (size_t)nt + 1));
-    if (!b.in_off || !b.in || !b.out_off || !b.outs || !b.rest || !b.side || !b.paid || !b.undo) {
+    if (!b.in_off || !b.in || !b.out_off || !b.outs || !b.rest || !b.rest_edge || !b.order ||
+        !b.side || !b.paid || !b.undo) {
         st = CLEAVE_ENOMEM;
         plan_errf(err, errlen, "cannot search placements: out of memory");
         goto done;
@@ -586,9 +626,15 @@ cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, plan_tput_res
         if (p->producer[t] >= 0 && p->is_output && p->is_output[t])
             b.outs[b.out_off[p->producer[t] + 1]++] = t;
     }
-    b.rest[n] = 0.0;
-    for (int v = n - 1; v >= 0; v--)
+    b.rest[n] = b.rest_edge[n] = 0.0;
+    for (int v = n - 1; v >= 0; v--) {
         b.rest[v] = b.rest[v + 1] + (p->t_end[v] < p->t_edge[v] ? p->t_end[v] : p->t_edge[v]);
+        b.rest_edge[v] = b.rest_edge[v + 1] + p->t_edge[v];
+    }
+    for (int v = 0; v < n; v++)
+        if (p->t_end[v] + p->t_edge[v] > 0.0)
+            b.order[b.norder++] = (struct ratio){p->t_end[v], p->t_edge[v], v};
+    qsort(b.order, (size_t)b.norder, sizeof *b.order, ratio_cmp);
     double dsh_bottleneck = b.ub;
     int64_t dsh_evaluated = out->r.evaluated;
     bnb_search(&b, 0, 0.0, 0.0, 0.0);
@@ -603,9 +649,9 @@ cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, plan_tput_res
     } else {
         out->r.exact = meets(out->st.bottleneck_us, out->lower_us);
         plan_errf(out->r.note, sizeof out->r.note,
-                  "search stopped after %lld partial placements: not proven optimal (dsh's plan "
-                  "%s)",
-                  (long long)budget, b.ub < dsh_bottleneck ? "improved" : "kept");
+                  "search stopped after its budget (%lld partial placements): not proven "
+                  "optimal (dsh's plan %s)",
+                  (long long)b.visits, b.ub < dsh_bottleneck ? "improved" : "kept");
     }
     st = CLEAVE_OK;
 done:
@@ -614,6 +660,8 @@ done:
     free(b.out_off);
     free(b.outs);
     free(b.rest);
+    free(b.rest_edge);
+    free(b.order);
     free(b.side);
     free(b.paid);
     free(b.undo);

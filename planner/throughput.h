@@ -123,20 +123,22 @@ cleave_status plan_tput_couper(const plan_problem *p, const unsigned char *is_co
 cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *err, size_t errlen);
 
 /* Branch and bound over every placement, nodes in topological order, starting from the plan of
-** plan_tput_dsh() and trying its side first; a partial placement is dropped when
+** plan_tput_dsh() and trying its side first.  A partial placement is dropped when
 **   max(end, xfer, edge so far, (end + edge so far + sum of min(t_end, t_edge) of the rest) / 2)
 ** is not below the best bottleneck found (every term only grows as nodes are placed; the last
-** one because each remaining node adds its time to one of the two sides).  When the search ends
-** within BUDGET visited partial placements the plan is optimal (r.exact = 1, ratio 1,
-** lower_us = its bottleneck); otherwise it is the best found, no worse than dsh's (ratio 3,
-** dsh's lower bound), and the note says the search stopped.  The bottleneck is optimal; among
-** plans of equal bottleneck the latency is not minimised (unlike brute force).
-** evaluated = partial placements visited (dsh's count included). */
+** because each remaining node adds its time to one of the two sides), or when the least
+** max(end, edge) the remaining nodes can reach, split even fractionally between the sides, is
+** not.  BUDGET limits the work: partial placements visited plus steps of that second bound.
+** When the search ends within it the plan is optimal (r.exact = 1, ratio 1, lower_us = its
+** bottleneck); otherwise it is the best found, no worse than dsh's (ratio 3, dsh's lower
+** bound), and the note says the search stopped.  The bottleneck is optimal; among plans of
+** equal bottleneck the latency is not minimised (unlike brute force).
+** evaluated = dsh's count + partial placements visited. */
 cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, plan_tput_result *out, char *err,
                             size_t errlen);
 
 /* The budget plan_tput_run() gives plan_tput_bnb(). */
-#define PLAN_TPUT_BNB_BUDGET 20000000
+#define PLAN_TPUT_BNB_BUDGET 200000000
 
 /* Every placement; CLEAVE_EINVAL for n > PLAN_TPUT_BRUTE_MAX_NODES.  evaluated = 2^n,
 ** lower_us = the optimum, r.exact = 1. */
