@@ -394,8 +394,12 @@ static int run_throughput(const plan_problem_buf *b, tput_run *t, unsigned char 
         if (a == PLAN_TPUT_BRUTE && b->p.n > PLAN_TPUT_BRUTE_MAX_NODES)
             continue;
         t->res[a].r.on_edge = place + (size_t)a * ((size_t)b->p.n + 1);
-        if (plan_tput_run((plan_tput_algo)a, &b->p, b->is_constant, &t->res[a], err, sizeof err) !=
-            CLEAVE_OK)
+        cleave_status rc = a == PLAN_TPUT_BNB /* from dsh's plan, already made */
+                               ? plan_tput_bnb(&b->p, PLAN_TPUT_BNB_BUDGET, &t->res[PLAN_TPUT_DSH],
+                                               &t->res[a], err, sizeof err)
+                               : plan_tput_run((plan_tput_algo)a, &b->p, b->is_constant, &t->res[a],
+                                               err, sizeof err);
+        if (rc != CLEAVE_OK)
             return cli_error("%s: %s", plan_tput_algo_name((plan_tput_algo)a), err);
         t->ran[a] = 1;
         if (t->res[a].lower_us > t->lower_us)

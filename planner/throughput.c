@@ -579,12 +579,20 @@ static void bnb_search(struct bnb *b, int k, double e, double x, double t)
     }
 }
 
-cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, plan_tput_result *out, char *err,
-                            size_t errlen)
+cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, const plan_tput_result *dsh,
+                            plan_tput_result *out, char *err, size_t errlen)
 {
-    cleave_status st = plan_tput_dsh(p, out, err, errlen);
-    if (st != CLEAVE_OK)
+    cleave_status st;
+    if (dsh) { /* dsh's result for P, given: start from a copy */
+        if ((st = plan_check_call(p, out ? &out->r : NULL, err, errlen)) != CLEAVE_OK)
+            return st;
+        unsigned char *keep = out->r.on_edge;
+        *out = *dsh;
+        out->r.on_edge = keep;
+        memcpy(keep, dsh->r.on_edge, (size_t)p->n);
+    } else if ((st = plan_tput_dsh(p, out, err, errlen)) != CLEAVE_OK) {
         return st;
+    }
     if (out->r.exact) {
         out->ratio = 1.0;
         plan_errf(out->r.note, sizeof out->r.note,
@@ -724,7 +732,7 @@ cleave_status plan_tput_run(plan_tput_algo a, const plan_problem *p,
     case PLAN_TPUT_SPLIT: return plan_tput_split(p, out, err, errlen);
     case PLAN_TPUT_COUPER: return plan_tput_couper(p, is_constant, out, err, errlen);
     case PLAN_TPUT_DSH: return plan_tput_dsh(p, out, err, errlen);
-    case PLAN_TPUT_BNB: return plan_tput_bnb(p, PLAN_TPUT_BNB_BUDGET, out, err, errlen);
+    case PLAN_TPUT_BNB: return plan_tput_bnb(p, PLAN_TPUT_BNB_BUDGET, NULL, out, err, errlen);
     case PLAN_TPUT_BRUTE: return plan_tput_brute(p, out, err, errlen);
     default: break;
     }

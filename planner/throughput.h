@@ -25,8 +25,9 @@
 ** on both sides, it is PARTITION.  So this module offers: the exact optimum over two candidate
 ** sets (every single split of the topological order, Neurosurgeon's; Couper's slicing
 ** positions), DADS's approximation ("dsh", guaranteed within 3x of the optimum over all
-** placements, with a certified per-instance bound), and brute force over every placement for
-** small graphs.  Every entry point returns CLEAVE_OK, CLEAVE_EINVAL (bad problem or argument,
+** placements, with a certified per-instance bound), branch and bound from dsh's plan (exact
+** when it finishes within its budget), and brute force over every placement for small graphs.
+** Every entry point returns CLEAVE_OK, CLEAVE_EINVAL (bad problem or argument,
 ** message in ERR) or CLEAVE_ENOMEM, and fills OUT as described at plan_tput_result.
 */
 #ifndef CLEAVE_PLANNER_THROUGHPUT_H
@@ -133,9 +134,10 @@ cleave_status plan_tput_dsh(const plan_problem *p, plan_tput_result *out, char *
 ** bottleneck); otherwise it is the best found, no worse than dsh's (ratio 3, dsh's lower
 ** bound), and the note says the search stopped.  The bottleneck is optimal; among plans of
 ** equal bottleneck the latency is not minimised (unlike brute force).
+** DSH (optional) is plan_tput_dsh()'s result for P, to start from instead of running it again.
 ** evaluated = dsh's count + partial placements visited. */
-cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, plan_tput_result *out, char *err,
-                            size_t errlen);
+cleave_status plan_tput_bnb(const plan_problem *p, int64_t budget, const plan_tput_result *dsh,
+                            plan_tput_result *out, char *err, size_t errlen);
 
 /* The budget plan_tput_run() gives plan_tput_bnb(). */
 #define PLAN_TPUT_BNB_BUDGET 200000000

@@ -378,7 +378,7 @@ static void check_random(int dag, int count, uint64_t seed)
         stages(p, x, &st, NULL);
         assert_true(st.bottleneck_us == r.st.bottleneck_us);
         if (!dsh_exact && !stopped_checked) { /* a budget too small to finish */
-            assert_int_equal(plan_tput_bnb(p, 1, &r, err, sizeof err), CLEAVE_OK);
+            assert_int_equal(plan_tput_bnb(p, 1, NULL, &r, err, sizeof err), CLEAVE_OK);
             assert_true(r.st.bottleneck_us <= dsh_b && r.ratio == 3.0 && !r.r.exact);
             assert_memory_equal(r.r.note, "search stopped after its budget", 31);
             stopped_checked = 1;
@@ -409,6 +409,14 @@ static void test_bnb_larger(void **state)
         if (!close_to(r.st.bottleneck_us, opt) || !r.r.exact)
             fail_msg("graph %d: bnb %.17g, brute %.17g", c, r.st.bottleneck_us, opt);
         visits += r.r.evaluated;
+        /* the same from a dsh result given (the command line's path) */
+        unsigned char y[RMAXN];
+        plan_tput_result d = {.r.on_edge = y};
+        assert_int_equal(plan_tput_dsh(p, &d, err, sizeof err), CLEAVE_OK);
+        assert_int_equal(plan_tput_bnb(p, PLAN_TPUT_BNB_BUDGET, &d, &r, err, sizeof err),
+                         CLEAVE_OK);
+        if (!close_to(r.st.bottleneck_us, opt) || !r.r.exact || r.r.on_edge != x)
+            fail_msg("graph %d: bnb from dsh %.17g, brute %.17g", c, r.st.bottleneck_us, opt);
     }
     print_message("bnb = brute on %d graphs of 13-17 nodes (%lld placements evaluated or "
                   "visited in all, brute force: up to 2^17 each)\n",
