@@ -157,6 +157,7 @@ expect_exit 0 "${P[@]}" --end-scale 3 --objective both --fps 100
 expect_out_has "latency-optimal vs throughput-optimal plan at 100 fps:"
 expect_out_has "throughput-optimal ("
 expect_out_has "optimal over all placements"
+expect_out_has "the best plan is optimal"
 expect_exit 0 "${P[@]}" --end-scale 3 --sweep-fps 10:1000:12 --plot "$TMP/plots"
 expect_out_has "frame-drop rate vs frame rate"
 [ "$(grep -c '%.*%$' "$TMP/out")" = 12 ] && ok || bad "sweep table rows"
