@@ -7,6 +7,8 @@
 ** plans switch sides), tensors of 100 B - 200 kB over seed 002's WiFi figures.
 ** Prints figures; not a test.
 **
+** Then the throughput methods (split, dsh; bnb on the 100-node graphs) on the same graphs.
+**
 **   bench-partition [--runs R] [--seed S]       (defaults: 5 runs, seed 1)
 **
 ** Each figure is the median wall time of R runs of one algorithm on one graph, problem already
@@ -21,6 +23,7 @@
 
 #include "common/rng.h"
 #include "planner/partition.h"
+#include "planner/throughput.h"
 
 /* A growable problem. */
 struct gen {
@@ -258,6 +261,31 @@ static void row(const char *graph, const plan_problem *p, const char *algo, algo
     free(r.on_edge);
 }
 
+/* The throughput methods (issue 9): median time, bottleneck, and the guarantee. */
+static void trow(const char *graph, const plan_problem *p, plan_tput_algo a, int runs)
+{
+    plan_tput_result r;
+    char err[256], guar[160];
+    double *ms = xrealloc(NULL, sizeof(double) * (size_t)runs);
+    memset(&r, 0, sizeof r);
+    r.r.on_edge = xrealloc(NULL, (size_t)p->n);
+    for (int i = 0; i < runs; i++) {
+        double t0 = now_ms();
+        if (plan_tput_run(a, p, NULL, &r, err, sizeof err) != CLEAVE_OK) {
+            fprintf(stderr, "bench-partition: %s\n", err);
+            exit(1);
+        }
+        ms[i] = now_ms() - t0;
+    }
+    qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
+    double med = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
+    plan_tput_guarantee(&r, guar, sizeof guar);
+    printf("%-5s %6d %6d  %-7s %9.3f  %13.3f  %s\n", graph, p->n, p->cons_off[p->ntensors],
+           plan_tput_algo_name(a), med, r.st.bottleneck_us / 1e3, guar);
+    free(ms);
+    free(r.r.on_edge);
+}
+
 int main(int argc, char **argv)
 {
     int runs = 5;
@@ -293,6 +321,17 @@ int main(int argc, char **argv)
         const plan_problem *p = gen_dag(&g, sizes[i]);
         row("dag", p, "mincut", plan_mincut, runs);
         row("dag", p, "dp", plan_dp, runs);
+        gen_free(&g);
+    }
+    printf("\nthroughput objective\ngraph  nodes  reads  method  median ms  bottleneck ms  "
+           "guarantee\n");
+    for (int i = 0; i < 6; i++) {
+        struct gen g = {.rng = seed * 1000003u + (i < 3 ? 0u : 100u) + (uint64_t)(i % 3)};
+        const plan_problem *p = i < 3 ? gen_sp(&g, sizes[i]) : gen_dag(&g, sizes[i % 3]);
+        trow(i < 3 ? "sp" : "dag", p, PLAN_TPUT_SPLIT, runs);
+        trow(i < 3 ? "sp" : "dag", p, PLAN_TPUT_DSH, runs);
+        if (sizes[i % 3] <= 100) /* larger graphs run out of its budget */
+            trow(i < 3 ? "sp" : "dag", p, PLAN_TPUT_BNB, runs);
         gen_free(&g);
     }
     printf("reproduce: bench-partition --runs %d --seed %llu\n", runs, (unsigned long long)seed);
