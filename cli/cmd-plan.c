@@ -16,6 +16,7 @@
 #include "common/sysinfo.h"
 #include "planner/graph.h"
 #include "planner/partition.h"
+#include "cli/plan-edgent.h"
 
 static const char usage[] =
     "usage: cleave plan --model FILE --end DEVICE --edge DEVICE [--db PATH] [--edge-db PATH]\n"
@@ -23,6 +24,8 @@ static const char usage[] =
     "                   [--algo NAME|all] [--couper METHOD] [--end-load none|now|K=V,...]\n"
     "                   [--edge-load none|now|K=V,...] [--unknown-op error|fallback]\n"
     "                   [--json] [--plot DIR]\n"
+    "       cleave plan --algo edgent --deadline MS [--include-loading]\n"
+    "                   [--sweep-bandwidth A:B:N] [--sweep-deadline A:B:N] ...\n"
     "\n"
     "Import MODEL (ONNX, or the text graph format of docs/graph-format.md), predict every\n"
     "layer's latency on the end device and on the edge with their fitted models, and place\n"
@@ -47,7 +50,21 @@ static const char usage[] =
     "    --unknown-op M   'fallback' imports ops the catalogue lacks as a copy of their output\n"
     "                     (a dropout stand-in, priced by the device's dropout model)\n"
     "                     and lists them; 'error' (default) refuses the model\n"
-    "    --json           every node's costs and placement, every tensor, the plans\n";
+    "    --json           every node's costs and placement, every tensor, the plans\n"
+    "\n"
+    "DEVICE is a calibrated device, or a formula device file when it ends in .device or\n"
+    "holds a '/' (docs/devices.md; data/devices/ has seed 001's Raspberry Pi 3 and desktop).\n"
+    "\n"
+    "Edgent (seed 001) right-sizing, for graphs with early exits (docs/graph-format.md):\n"
+    "    --algo edgent    for each exit, the best partition of the network up to it (exact\n"
+    "                     minimum cut); the most accurate exit meeting the deadline is chosen\n"
+    "                     (ties: the faster); if none meets it, the fastest is reported\n"
+    "    --deadline MS    the latency requirement\n"
+    "    --include-loading  add each side's one-off model loading time (its device's loading\n"
+    "                     formula over the weight bytes of the layers it runs)\n"
+    "    --sweep-bandwidth A:B:N  the choice at N bandwidths from A to B Mbit/s (both\n"
+    "                     directions); --sweep-deadline A:B:N at N deadlines from A to B ms.\n"
+    "                     With --plot DIR, gnuplot plots of them\n";
 
 static const struct net_preset {
     const char *name;
@@ -89,7 +106,7 @@ static int open_side(cleave_predictor **p, const char *db, const char *dev, cons
                      cleave_load *load, int *use_load)
 {
     char err[512];
-    if (cleave_predictor_open(p, db, dev, err, sizeof err) != CLEAVE_OK)
+    if (cli_open_predictor(p, db, dev, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
     *use_load = strcmp(how, "none") != 0;
     if (strcmp(how, "now") == 0 && cleave_load_now(load, 0, err, sizeof err) != CLEAVE_OK)
@@ -325,29 +342,40 @@ int cmd_plan(int argc, char **argv)
         O_UNKNOWN,
         O_JSON,
         O_COUPER,
-        O_PLOT
+        O_PLOT,
+        O_DEADLINE,
+        O_SWEEP_BW,
+        O_SWEEP_DL,
+        O_LOADING
     };
-    static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
-                                             {"end", required_argument, NULL, O_END},
-                                             {"edge", required_argument, NULL, O_EDGE},
-                                             {"db", required_argument, NULL, O_DB},
-                                             {"edge-db", required_argument, NULL, O_EDGE_DB},
-                                             {"net", required_argument, NULL, O_NET},
-                                             {"up", required_argument, NULL, O_UP},
-                                             {"down", required_argument, NULL, O_DOWN},
-                                             {"rtt", required_argument, NULL, O_RTT},
-                                             {"algo", required_argument, NULL, O_ALGO},
-                                             {"end-load", required_argument, NULL, O_END_LOAD},
-                                             {"edge-load", required_argument, NULL, O_EDGE_LOAD},
-                                             {"unknown-op", required_argument, NULL, O_UNKNOWN},
-                                             {"json", no_argument, NULL, O_JSON},
-                                             {"couper", required_argument, NULL, O_COUPER},
-                                             {"plot", required_argument, NULL, O_PLOT},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, O_MODEL},
+        {"end", required_argument, NULL, O_END},
+        {"edge", required_argument, NULL, O_EDGE},
+        {"db", required_argument, NULL, O_DB},
+        {"edge-db", required_argument, NULL, O_EDGE_DB},
+        {"net", required_argument, NULL, O_NET},
+        {"up", required_argument, NULL, O_UP},
+        {"down", required_argument, NULL, O_DOWN},
+        {"rtt", required_argument, NULL, O_RTT},
+        {"algo", required_argument, NULL, O_ALGO},
+        {"end-load", required_argument, NULL, O_END_LOAD},
+        {"edge-load", required_argument, NULL, O_EDGE_LOAD},
+        {"unknown-op", required_argument, NULL, O_UNKNOWN},
+        {"json", no_argument, NULL, O_JSON},
+        {"couper", required_argument, NULL, O_COUPER},
+        {"plot", required_argument, NULL, O_PLOT},
+        {"deadline", required_argument, NULL, O_DEADLINE},
+        {"sweep-bandwidth", required_argument, NULL, O_SWEEP_BW},
+        {"sweep-deadline", required_argument, NULL, O_SWEEP_DL},
+        {"include-loading", no_argument, NULL, O_LOADING},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *model = NULL, *end_dev = NULL, *edge_dev = NULL, *db = NULL, *edge_db = NULL;
     const char *end_how = "none", *edge_how = "none", *plot_dir = NULL;
     plan_couper_method couper = PLAN_COUPER_HYBRID;
+    cli_edgent_args ed; /* --algo edgent (cli/plan-edgent.c) */
+    int edgent = 0, edgent_opts = 0;
     double up = presets[1].up, down = presets[1].down, rtt = 0.0;
     int algo = -1, json = 0, opt, code = CLI_OK, use_end_load = 0, use_edge_load = 0;
     unsigned flags = 0;
@@ -362,6 +390,7 @@ int cmd_plan(int argc, char **argv)
 
     memset(&b, 0, sizeof b);
     memset(res, 0, sizeof res);
+    memset(&ed, 0, sizeof ed);
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -399,14 +428,15 @@ int cmd_plan(int argc, char **argv)
         }
         case O_ALGO: {
             plan_algo a;
-            if (strcmp(optarg, "all") == 0)
+            edgent = strcmp(optarg, "edgent") == 0;
+            if (strcmp(optarg, "all") == 0 || edgent)
                 algo = -1;
             else if (plan_algo_parse(optarg, &a) == 0)
                 algo = (int)a;
             else
                 return cli_usage_error("plan",
                                        "unknown algorithm '%s' (local, edge, neurosurgeon, "
-                                       "couper, dp, mincut, brute, all)",
+                                       "couper, dp, mincut, brute, edgent, all)",
                                        optarg);
             break;
         }
@@ -431,6 +461,28 @@ int cmd_plan(int argc, char **argv)
                                        optarg);
             break;
         case O_PLOT: plot_dir = optarg; break;
+        case O_DEADLINE: {
+            char *e;
+            ed.deadline_ms = strtod(optarg, &e);
+            if (e == optarg || *e || !isfinite(ed.deadline_ms) || ed.deadline_ms <= 0)
+                return cli_usage_error("plan",
+                                       "option '--deadline' needs a positive number of ms, got "
+                                       "'%s'",
+                                       optarg);
+            edgent_opts = 1;
+            break;
+        }
+        case O_SWEEP_BW:
+        case O_SWEEP_DL:
+            if (cli_parse_sweep(opt == O_SWEEP_BW ? "--sweep-bandwidth" : "--sweep-deadline",
+                                optarg, opt == O_SWEEP_BW ? &ed.bw : &ed.dl) != 0)
+                return CLI_USAGE;
+            edgent_opts = 1;
+            break;
+        case O_LOADING:
+            ed.include_loading = 1;
+            edgent_opts = 1;
+            break;
         case O_UNKNOWN:
             if (strcmp(optarg, "fallback") == 0)
                 flags |= PLAN_ONNX_FALLBACK;
@@ -449,6 +501,14 @@ int cmd_plan(int argc, char **argv)
         return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);
     if (!model || !end_dev || !edge_dev)
         return cli_usage_error("plan", "--model, --end and --edge are required");
+    if (edgent_opts && !edgent)
+        return cli_usage_error("plan", "--deadline, --sweep-bandwidth, --sweep-deadline and "
+                                       "--include-loading are for --algo edgent");
+    if (edgent && ed.deadline_ms <= 0 && !(ed.dl.n > 0 && ed.bw.n == 0))
+        return cli_usage_error("plan", "--algo edgent needs --deadline MS");
+    if (edgent && plot_dir && ed.bw.n == 0 && ed.dl.n == 0)
+        return cli_usage_error("plan", "--plot with --algo edgent plots the sweeps: give "
+                                       "--sweep-bandwidth or --sweep-deadline");
     db = cli_db_path(db);
 
     if (plan_graph_load(&g, model, flags, err, sizeof err) != CLEAVE_OK) {
@@ -469,6 +529,23 @@ int cmd_plan(int argc, char **argv)
     if ((code = predict_nodes(g, pe, use_end_load ? &end_load : NULL, "end", t_end)) != CLI_OK ||
         (code = predict_nodes(g, px, use_edge_load ? &edge_load : NULL, "edge", t_edge)) != CLI_OK)
         goto done;
+    if (edgent) { /* Edgent's exit + partition choice: cli/plan-edgent.c */
+        ed.model = model;
+        ed.end_dev = end_dev;
+        ed.edge_dev = edge_dev;
+        ed.g = g;
+        ed.t_end = t_end;
+        ed.t_edge = t_edge;
+        ed.pe = pe;
+        ed.px = px;
+        ed.up = up;
+        ed.down = down;
+        ed.rtt = rtt;
+        ed.plot_dir = plot_dir;
+        ed.json = json;
+        code = cli_plan_edgent(&ed);
+        goto done;
+    }
     if (plan_problem_build(&b, g, t_end, t_edge, up, down, rtt, err, sizeof err) != CLEAVE_OK) {
         code = cli_error("%s", err);
         goto done;
