@@ -283,7 +283,7 @@ static int run_sweep(const cli_edgent_args *a, plan_edgent *e, plan_edgent_opts 
                  "set y2label 'predicted latency (ms)'\nset y2tics\nset key outside bottom "
                  "center\nset title '%s: Edgent accuracy vs deadline, up %.4g / down %.4g "
                  "Mbit/s (%s / %s)'\n"
-                 "plot '%s.dat' using 1:($5 ? $3 : 1/0) with linespoints title 'accuracy "
+                 "plot '%s.dat' using 1:($5 > 0 ? $3 : 1/0) with linespoints title 'accuracy "
                  "(deadline met)', '' using 1:4 axes x1y2 with lines title 'latency'\n",
                  name, model, a->up, a->down, a->end_dev, a->edge_dev, name);
     int code = write_plot(a->plot_dir, name, dat, gp);
