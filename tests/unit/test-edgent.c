@@ -618,13 +618,102 @@ static void test_bundled(void **state)
     cleave_predictor_close(px);
 }
 
+/* Formula devices through the public API: values, errors naming the line and the feature. */
+static cleave_status open_text(cleave_predictor **p, const char *text, char *err, size_t errlen)
+{
+    char path[] = "/tmp/cleave-formula-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    char msg[512];
+    cleave_status rc = cleave_predictor_open_formulas(p, path, msg, sizeof msg);
+    /* drop the "'PATH': " prefix so that messages compare */
+    const char *m = strncmp(msg, "'", 1) == 0 && strstr(msg, "': ") ? strstr(msg, "': ") + 3 : msg;
+    snprintf(err, errlen, "%s", rc == CLEAVE_OK ? "" : m);
+    remove(path);
+    return rc;
+}
+
+static void test_formulas(void **state)
+{
+    (void)state;
+    char err[512];
+    cleave_predictor *p = NULL;
+    cleave_prediction r;
+    cleave_layer l;
+    assert_int_equal(open_text(&p,
+                               "# test\ndevice t\nunit us\n"
+                               "fc = 2 * in_elems + -(3 - out_elems) / 2 # comment\n"
+                               "act = (x1 + 1) * (1 + 1)\nloading = 1e-3 * model_bytes + 7\n",
+                               err, sizeof err),
+                     CLEAVE_OK);
+    assert_string_equal(cleave_predictor_device(p), "t");
+    assert_int_equal(cleave_layer_parse(&l, "fc c=10 k=5", err, sizeof err), CLEAVE_OK);
+    assert_int_equal(cleave_predict(p, &l, NULL, &r), CLEAVE_OK);
+    assert_true(fabs(r.latency_us - (2 * 10 - (3 - 5) / 2.0)) < 1e-12); /* 21 us */
+    assert_string_equal(r.family, "formula");
+    assert_int_equal(cleave_layer_parse(&l, "relu c=4", err, sizeof err), CLEAVE_OK);
+    assert_int_equal(cleave_predict(p, &l, NULL, &r), CLEAVE_OK);
+    assert_true(r.latency_us == 10.0);
+    assert_int_equal(cleave_layer_parse(&l, "add c=4", err, sizeof err), CLEAVE_OK);
+    assert_int_equal(cleave_predict(p, &l, NULL, &r), CLEAVE_ENOMODEL);
+    assert_string_equal(cleave_predictor_errmsg(p),
+                        "no formula for layer type 'add' in device 't'");
+    cleave_model_info mi;
+    assert_int_equal(cleave_predictor_model(p, CLEAVE_LAYER_FC, 0, &mi), CLEAVE_OK);
+    assert_string_equal(mi.family, "formula");
+    assert_int_equal(mi.nfeatures, 2);
+    double y;
+    assert_int_equal(cleave_predict_loading(p, 1000, &y), CLEAVE_OK);
+    assert_true(fabs(y - 8.0) < 1e-12);
+    assert_int_equal(cleave_predict_loading(p, -1, &y), CLEAVE_EINVAL);
+    cleave_predictor_close(p);
+
+    assert_int_equal(open_text(&p, "device d\nunit ms\nconv = 1\n", err, sizeof err), CLEAVE_OK);
+    assert_int_equal(cleave_predict_loading(p, 1, &y), CLEAVE_ENOMODEL);
+    assert_string_equal(cleave_predictor_errmsg(p), "device 'd' has no model-loading formula");
+    cleave_predictor_close(p);
+
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"device d\nunit ms\nconv = 6e-3 * x3 + 1\n",
+         "line 3: formula for 'conv' names unknown feature 'x3'"},
+        {"device d\nunit ms\nloading = 2 * x1\n",
+         "line 3: the loading formula reads only model_bytes, not 'x1'"},
+        {"device d\nunit ms\nfc = model_bytes\n",
+         "line 3: formula for 'fc' names unknown feature 'model_bytes'"},
+        {"device d\nunit ms\nconvv = 1\n", "line 3: unknown layer type 'convv'"},
+        {"device d\nunit ms\nconv = 1\nconv = 2\n", "line 4: 'conv' is given twice"},
+        {"device d\nunit ms\nconv = (1 + 2\n",
+         "line 3: formula for 'conv': expected ')' at 'end of line'"},
+        {"device d\nunit ms\nconv = 1 +\n",
+         "line 3: formula for 'conv': expected a number, a feature or '(' at 'end of line'"},
+        {"device d\nunit ms\nconv = 1 2\n", "line 3: formula for 'conv': unexpected '2'"},
+        {"device d\nunit s\n", "line 2: unit 's' is neither 'ms' nor 'us'"},
+        {"unit ms\nconv = 1\n", "no 'device NAME' line"},
+        {"device d\nconv = 1\n", "no 'unit ms' or 'unit us' line"},
+        {"device d\nunit ms\n", "no formula"},
+        {"device d\nunit ms\nconv 1\n",
+         "line 3: expected 'TYPE = FORMULA', 'loading = FORMULA', 'device NAME' or 'unit ms|us'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = (cleave_predictor *)1;
+        assert_int_equal(open_text(&p, bad[i].text, err, sizeof err), CLEAVE_EPARSE);
+        assert_null(p);
+        assert_string_equal(err, bad[i].msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_exits),      cmocka_unit_test(test_text_exit_errors),
         cmocka_unit_test(test_choose),          cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_random_vs_brute), cmocka_unit_test(test_monotone),
-        cmocka_unit_test(test_bundled),
+        cmocka_unit_test(test_bundled),         cmocka_unit_test(test_formulas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
