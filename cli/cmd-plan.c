@@ -531,8 +531,8 @@ int cmd_plan(int argc, char **argv)
         goto done;
     if (edgent) { /* Edgent's exit + partition choice: cli/plan-edgent.c */
         ed.model = model;
-        ed.end_dev = end_dev;
-        ed.edge_dev = edge_dev;
+        ed.end_dev = cleave_predictor_device(pe); /* a formula file's 'device' name */
+        ed.edge_dev = cleave_predictor_device(px);
         ed.g = g;
         ed.t_end = t_end;
         ed.t_edge = t_edge;

@@ -276,6 +276,11 @@ int cmd_predict(int argc, char **argv)
         total_us += r[i].latency_us;
         fallbacks += (size_t)r[i].fallback;
     }
+    /* A formula device is named by its file's 'device' line and comes from that file. */
+    if (cli_is_formula_device(device)) {
+        path = device;
+        device = cleave_predictor_device(p);
+    }
     if (json)
         print_json(device, path, &la, &ls, r, total_us, fallbacks);
     else

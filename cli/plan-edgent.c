@@ -136,14 +136,25 @@ static void print_placement(const plan_graph *g, const plan_edgent_exit *ex)
     free(side);
 }
 
+/* An accuracy for tables: "-" when the graph declares none. */
+static const char *acc_text(double a, char *buf, size_t len)
+{
+    if (isnan(a))
+        return "-";
+    snprintf(buf, len, "%.4g", a);
+    return buf;
+}
+
 static void print_exit_row(const plan_graph *g, const plan_edgent_exit *ex, int chosen)
 {
     char where[512];
     describe(g, ex, where, sizeof where);
-    printf("%-10s %8.4g %10.3f %10.3f %9.3f %10.3f %9.3f %9.3f %5d %-5s %s%s\n", ex->name,
-           ex->accuracy, ex->r.total_us / 1e3, ex->r.end_us / 1e3, ex->r.up_us / 1e3,
-           ex->r.edge_us / 1e3, ex->r.down_us / 1e3, (ex->load_end_us + ex->load_edge_us) / 1e3,
-           ex->n, ex->meets ? "yes" : "no", where, chosen ? "  <- chosen" : "");
+    char ab[32];
+    printf("%-10s %8s %10.3f %10.3f %9.3f %10.3f %9.3f %9.3f %5d %-5s %s%s\n", ex->name,
+           acc_text(ex->accuracy, ab, sizeof ab), ex->r.total_us / 1e3, ex->r.end_us / 1e3,
+           ex->r.up_us / 1e3, ex->r.edge_us / 1e3, ex->r.down_us / 1e3,
+           (ex->load_end_us + ex->load_edge_us) / 1e3, ex->n, ex->meets ? "yes" : "no", where,
+           chosen ? "  <- chosen" : "");
 }
 
 static void json_exit(const plan_graph *g, const plan_edgent_exit *ex)
@@ -246,8 +257,10 @@ static int run_sweep(const cli_edgent_args *a, plan_edgent *e, plan_edgent_opts 
             json_exit(a->g, ex);
             printf("}");
         } else {
-            printf("%-10.4g %-10s %8.4g %10.3f %-5s %s\n", v, ex->name, ex->accuracy,
-                   ex->r.total_us / 1e3, e->feasible ? "yes" : "no", where);
+            char ab[32];
+            printf("%-10.4g %-10s %8s %10.3f %-5s %s\n", v, ex->name,
+                   acc_text(ex->accuracy, ab, sizeof ab), ex->r.total_us / 1e3,
+                   e->feasible ? "yes" : "no", where);
         }
         if (m)
             fprintf(m, "%.6g %d %.6g %.6g %d %d\n", v, e->chosen + 1, ex->accuracy,
@@ -270,7 +283,7 @@ static int run_sweep(const cli_edgent_args *a, plan_edgent *e, plan_edgent_opts 
                  "set xlabel 'bandwidth (Mbit/s, both directions)'\n"
                  "set ylabel 'exit point / partition point'\nset y2label 'predicted latency "
                  "(ms)'\nset yrange [0:*]\nset y2range [0:*]\nset y2tics\n"
-                 "set key outside bottom center\n"
+                 "set key below\n"
                  "set title '%s: Edgent selection vs bandwidth, deadline %.4g ms (%s / %s)'\n"
                  "plot '%s.dat' using 1:2 with linespoints title 'exit point (1 = first exit)', "
                  "'' using 1:6 with linespoints title 'partition point (layers on the end "
@@ -280,8 +293,9 @@ static int run_sweep(const cli_edgent_args *a, plan_edgent *e, plan_edgent_opts 
         snprintf(gp, sizeof gp,
                  "set terminal pngcairo size 900,600 noenhanced\nset output '%s.png'\nset grid\n"
                  "set xlabel 'latency requirement (ms)'\nset ylabel 'accuracy'\n"
-                 "set y2label 'predicted latency (ms)'\nset y2tics\nset key outside bottom "
-                 "center\nset title '%s: Edgent accuracy vs deadline, up %.4g / down %.4g "
+                 "set y2label 'predicted latency (ms)'\nset y2tics\nset key below\n"
+                 "set yrange [0:1]\nset y2range [0:*]\nset title '%s: Edgent accuracy vs deadline, "
+                 "up %.4g / down %.4g "
                  "Mbit/s (%s / %s)'\n"
                  "plot '%s.dat' using 1:($5 > 0 ? $3 : 1/0) with linespoints title 'accuracy "
                  "(deadline met)', '' using 1:4 axes x1y2 with lines title 'latency'\n",
@@ -364,13 +378,14 @@ int cli_plan_edgent(const cli_edgent_args *a)
     for (int x = 0; x < e->nexits; x++)
         print_exit_row(a->g, &e->exits[x], x == e->chosen);
     putchar('\n');
+    char ab[32];
     if (e->feasible)
-        printf("chosen: exit '%s' (accuracy %.4g), predicted %.3f ms <= deadline %.4g ms\n",
-               c->name, c->accuracy, c->r.total_us / 1e3, a->deadline_ms);
+        printf("chosen: exit '%s' (accuracy %s), predicted %.3f ms <= deadline %.4g ms\n", c->name,
+               acc_text(c->accuracy, ab, sizeof ab), c->r.total_us / 1e3, a->deadline_ms);
     else
-        printf("no exit meets the deadline of %.4g ms; the fastest is exit '%s' (accuracy %.4g) "
+        printf("no exit meets the deadline of %.4g ms; the fastest is exit '%s' (accuracy %s) "
                "at %.3f ms\n",
-               a->deadline_ms, c->name, c->accuracy, c->r.total_us / 1e3);
+               a->deadline_ms, c->name, acc_text(c->accuracy, ab, sizeof ab), c->r.total_us / 1e3);
     print_placement(a->g, c);
     code = cli_finish(CLI_OK);
 done:

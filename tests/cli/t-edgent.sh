@@ -62,6 +62,13 @@ run "${P[@]}" --deadline 2000 --up 1 --down 1 --include-loading
 expect_out_has "model loading included"
 expect_out_has "chosen: exit 'exit5' (accuracy 0.785)"
 
+# a graph without exits is one exit, "main", without an accuracy
+printf 'input x 1x8\nnode f fc k=4 <- x\nnode g fc k=2 <- f\noutput g\n' >"$TMP/noexit.txt"
+run plan --model "$TMP/noexit.txt" --end "$END" --edge "$EDGE" --algo edgent --deadline 1
+expect_out_has "chosen: exit 'main' (accuracy -), predicted"
+run plan --model "$TMP/noexit.txt" --end "$END" --edge "$EDGE" --algo edgent --deadline 1 --json
+expect_json 'j["chosen"] == "main" and j["exits"][0]["accuracy"] is None'
+
 # sweeps: accuracy never falls as bandwidth or deadline grows (while some exit meets it)
 run "${P[@]}" --deadline 100 --sweep-bandwidth 0.25:20:40 --json
 expect_json 'all(not a["meets_deadline"] or (b["meets_deadline"] and b["chosen"]["accuracy"] >= a["chosen"]["accuracy"]) for a, b in zip(j["rows"], j["rows"][1:]))'
@@ -78,6 +85,7 @@ fi
 run predict --device "$EDGE" 'conv n=1 c=3 h=32 w=32 k=32 kernel=5 pad=2'
 # 6.03e-5 * 3072 + 1.24e-4 * 25 * 32 + 0.189 = 0.473442 ms
 expect_out_has "473.442"
+expect_out_has "device 'edgent-desktop' in '$EDGE'"
 expect_err 1 "cleave: error: cannot open '$TMP/none.device': No such file or directory" \
     predict --device "$TMP/none.device" 'conv n=1 c=3 h=32 w=32 k=32 kernel=5 pad=2'
 finish
