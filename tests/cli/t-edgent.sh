@@ -62,6 +62,15 @@ run "${P[@]}" --deadline 2000 --up 1 --down 1 --include-loading
 expect_out_has "model loading included"
 expect_out_has "chosen: exit 'exit5' (accuracy 0.785)"
 
+# a calibrated device (the test store of test-predict --fixture) with a formula device
+FIXTURE=${CLEAVE_BUILD:-}/tests/test-predict
+if [ -x "$FIXTURE" ] && "$FIXTURE" --fixture "$TMP/fix.db" >"$TMP/fixture.log" 2>&1; then
+    run plan --model "$M" --end dev --db "$TMP/fix.db" --edge "$EDGE" --algo edgent --deadline 50 --json
+    expect_json 'j["end"] == "dev" and j["edge"] == "edgent-desktop" and len(j["exits"]) == 5'
+    expect_err 1 "cleave: error: --include-loading: end device: device 'dev' has no model-loading formula" \
+        plan --model "$M" --end dev --db "$TMP/fix.db" --edge "$EDGE" --algo edgent --deadline 50 --include-loading
+fi
+
 # a graph without exits is one exit, "main", without an accuracy
 printf 'input x 1x8\nnode f fc k=4 <- x\nnode g fc k=2 <- f\noutput g\n' >"$TMP/noexit.txt"
 run plan --model "$TMP/noexit.txt" --end "$END" --edge "$EDGE" --algo edgent --deadline 1
