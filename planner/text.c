@@ -654,7 +654,11 @@ cleave_status plan_text_write(const plan_graph *g, FILE *f, char *err, size_t er
                 i % 16 == 15 || i == g->noutputs - 1 ? "\n" : "");
     for (int x = 0; x < g->nexits; x++) {
         const plan_exit *e = &g->exits[x];
-        fprintf(f, "exit %s accuracy=%.17g", e->name, e->accuracy);
+        char acc[32]; /* the shortest of %.15g and %.17g that reads back the same */
+        snprintf(acc, sizeof acc, "%.15g", e->accuracy);
+        if (strtod(acc, NULL) != e->accuracy)
+            snprintf(acc, sizeof acc, "%.17g", e->accuracy);
+        fprintf(f, "exit %s accuracy=%s", e->name, acc);
         if (e->from >= 0) {
             fprintf(f, " from=%s layers=", g->tensors[g->nodes[e->from].output].name);
             for (int i = 0; i < e->nlayers; i++)

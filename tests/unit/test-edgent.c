@@ -78,6 +78,7 @@ static void test_text_exits(void **state)
     assert_int_equal(plan_text_write(g, f, err, sizeof err), CLEAVE_OK);
     fclose(f);
     assert_non_null(strstr(w1, "exit e1 accuracy=0.5 from=m0 layers=b0,b1\n"));
+    assert_non_null(strstr(w1, "exit main accuracy=0.9\n"));
     plan_graph *g2 = read_text(w1, err, sizeof err);
     assert_non_null(g2);
     f = open_memstream(&w2, &l2);
