@@ -61,10 +61,13 @@ static const char usage[] =
     "                     (ties: the faster); if none meets it, the fastest is reported\n"
     "    --deadline MS    the latency requirement\n"
     "    --include-loading  add each side's one-off model loading time (its device's loading\n"
-    "                     formula over the weight bytes of the layers it runs)\n"
+    "                     formula over the weight bytes of the layers it runs): the latency\n"
+    "                     of a first, cold inference\n"
     "    --sweep-bandwidth A:B:N  the choice at N bandwidths from A to B Mbit/s (both\n"
     "                     directions); --sweep-deadline A:B:N at N deadlines from A to B ms.\n"
-    "                     With --plot DIR, gnuplot plots of them\n";
+    "                     With --plot DIR, gnuplot plots of them\n"
+    "    --partition ALGO the partition algorithm run on each exit: mincut (default, exact),\n"
+    "                     neurosurgeon (one split point, Edgent's own search), dp, brute, ...\n";
 
 static const struct net_preset {
     const char *name;
@@ -344,33 +347,34 @@ int cmd_plan(int argc, char **argv)
         O_COUPER,
         O_PLOT,
         O_DEADLINE,
-        O_SWEEP_BW,
-        O_SWEEP_DL,
-        O_LOADING
+        O_SWB,
+        O_SWD,
+        O_LOADING,
+        O_PARTITION
     };
-    static const struct option longopts[] = {
-        {"model", required_argument, NULL, O_MODEL},
-        {"end", required_argument, NULL, O_END},
-        {"edge", required_argument, NULL, O_EDGE},
-        {"db", required_argument, NULL, O_DB},
-        {"edge-db", required_argument, NULL, O_EDGE_DB},
-        {"net", required_argument, NULL, O_NET},
-        {"up", required_argument, NULL, O_UP},
-        {"down", required_argument, NULL, O_DOWN},
-        {"rtt", required_argument, NULL, O_RTT},
-        {"algo", required_argument, NULL, O_ALGO},
-        {"end-load", required_argument, NULL, O_END_LOAD},
-        {"edge-load", required_argument, NULL, O_EDGE_LOAD},
-        {"unknown-op", required_argument, NULL, O_UNKNOWN},
-        {"json", no_argument, NULL, O_JSON},
-        {"couper", required_argument, NULL, O_COUPER},
-        {"plot", required_argument, NULL, O_PLOT},
-        {"deadline", required_argument, NULL, O_DEADLINE},
-        {"sweep-bandwidth", required_argument, NULL, O_SWEEP_BW},
-        {"sweep-deadline", required_argument, NULL, O_SWEEP_DL},
-        {"include-loading", no_argument, NULL, O_LOADING},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
+                                             {"end", required_argument, NULL, O_END},
+                                             {"edge", required_argument, NULL, O_EDGE},
+                                             {"db", required_argument, NULL, O_DB},
+                                             {"edge-db", required_argument, NULL, O_EDGE_DB},
+                                             {"net", required_argument, NULL, O_NET},
+                                             {"up", required_argument, NULL, O_UP},
+                                             {"down", required_argument, NULL, O_DOWN},
+                                             {"rtt", required_argument, NULL, O_RTT},
+                                             {"algo", required_argument, NULL, O_ALGO},
+                                             {"end-load", required_argument, NULL, O_END_LOAD},
+                                             {"edge-load", required_argument, NULL, O_EDGE_LOAD},
+                                             {"unknown-op", required_argument, NULL, O_UNKNOWN},
+                                             {"json", no_argument, NULL, O_JSON},
+                                             {"couper", required_argument, NULL, O_COUPER},
+                                             {"plot", required_argument, NULL, O_PLOT},
+                                             {"deadline", required_argument, NULL, O_DEADLINE},
+                                             {"sweep-bandwidth", required_argument, NULL, O_SWB},
+                                             {"sweep-deadline", required_argument, NULL, O_SWD},
+                                             {"include-loading", no_argument, NULL, O_LOADING},
+                                             {"partition", required_argument, NULL, O_PARTITION},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *model = NULL, *end_dev = NULL, *edge_dev = NULL, *db = NULL, *edge_db = NULL;
     const char *end_how = "none", *edge_how = "none", *plot_dir = NULL;
     plan_couper_method couper = PLAN_COUPER_HYBRID;
@@ -472,10 +476,10 @@ int cmd_plan(int argc, char **argv)
             edgent_opts = 1;
             break;
         }
-        case O_SWEEP_BW:
-        case O_SWEEP_DL:
-            if (cli_parse_sweep(opt == O_SWEEP_BW ? "--sweep-bandwidth" : "--sweep-deadline",
-                                optarg, opt == O_SWEEP_BW ? &ed.bw : &ed.dl) != 0)
+        case O_SWB:
+        case O_SWD:
+            if (cli_parse_sweep(opt == O_SWB ? "--sweep-bandwidth" : "--sweep-deadline", optarg,
+                                opt == O_SWB ? &ed.bw : &ed.dl) != 0)
                 return CLI_USAGE;
             edgent_opts = 1;
             break;
@@ -483,6 +487,18 @@ int cmd_plan(int argc, char **argv)
             ed.include_loading = 1;
             edgent_opts = 1;
             break;
+        case O_PARTITION: {
+            plan_algo a;
+            if (plan_algo_parse(optarg, &a) != 0)
+                return cli_usage_error("plan",
+                                       "unknown partition algorithm '%s' (local, edge, "
+                                       "neurosurgeon, couper, dp, mincut, brute)",
+                                       optarg);
+            ed.partition = a;
+            ed.partition_given = 1;
+            edgent_opts = 1;
+            break;
+        }
         case O_UNKNOWN:
             if (strcmp(optarg, "fallback") == 0)
                 flags |= PLAN_ONNX_FALLBACK;
@@ -502,8 +518,8 @@ int cmd_plan(int argc, char **argv)
     if (!model || !end_dev || !edge_dev)
         return cli_usage_error("plan", "--model, --end and --edge are required");
     if (edgent_opts && !edgent)
-        return cli_usage_error("plan", "--deadline, --sweep-bandwidth, --sweep-deadline and "
-                                       "--include-loading are for --algo edgent");
+        return cli_usage_error("plan", "--deadline, --sweep-bandwidth, --sweep-deadline, "
+                                       "--include-loading and --partition are for --algo edgent");
     if (edgent && ed.deadline_ms <= 0 && !(ed.dl.n > 0 && ed.bw.n == 0))
         return cli_usage_error("plan", "--algo edgent needs --deadline MS");
     if (edgent && plot_dir && ed.bw.n == 0 && ed.dl.n == 0)

@@ -320,6 +320,8 @@ int cli_plan_edgent(const cli_edgent_args *a)
     o.down_mbps = a->down;
     o.rtt_ms = a->rtt;
     o.deadline_us = a->deadline_ms * 1e3;
+    if (a->partition_given)
+        o.algo = a->partition;
     if (a->include_loading) {
         double w = 0.0;
         for (int v = 0; v < a->g->nnodes; v++)
@@ -369,9 +371,9 @@ int cli_plan_edgent(const cli_edgent_args *a)
         goto done;
     }
     printf("model '%s': %d nodes, %d exit%s; end '%s', edge '%s'; up %.4g / down %.4g Mbit/s, "
-           "rtt %.4g ms; deadline %.4g ms%s\n\n",
+           "rtt %.4g ms; deadline %.4g ms; partition %s%s\n\n",
            a->model, a->g->nnodes, e->nexits, e->nexits == 1 ? "" : "s", a->end_dev, a->edge_dev,
-           a->up, a->down, a->rtt, a->deadline_ms,
+           a->up, a->down, a->rtt, a->deadline_ms, plan_algo_name(o.algo),
            a->include_loading ? "; model loading included" : "");
     printf("%-10s %8s %10s %10s %9s %10s %9s %9s %5s %-5s %s\n", "exit", "accuracy", "total_ms",
            "end_ms", "up_ms", "edge_ms", "down_ms", "load_ms", "nodes", "meets", "partition");

@@ -8,6 +8,7 @@
 #include <cleave/cleave.h>
 
 #include "planner/graph.h"
+#include "planner/partition.h"
 
 /* A sweep A:B:N: N values from A to B, evenly spaced (N == 1: A alone). */
 typedef struct cli_sweep {
@@ -23,6 +24,8 @@ typedef struct cli_edgent_args {
     double up, down, rtt; /* Mbit/s, Mbit/s, ms */
     double deadline_ms;   /* > 0, or 0 when only --sweep-deadline gives deadlines */
     int include_loading;
+    plan_algo partition; /* used when partition_given, else the minimum cut */
+    int partition_given;
     cli_sweep bw, dl; /* n == 0: no sweep */
     const char *plot_dir;
     int json;

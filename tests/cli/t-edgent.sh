@@ -15,7 +15,7 @@ expect_err 2 "cleave plan: option '--deadline' needs a positive number of ms, go
     "${P[@]}" --deadline 0
 expect_err 2 "cleave plan: option '--deadline' needs a positive number of ms, got '-5'" \
     "${P[@]}" --deadline -5
-expect_err 2 "cleave plan: --deadline, --sweep-bandwidth, --sweep-deadline and --include-loading are for --algo edgent" \
+expect_err 2 "cleave plan: --deadline, --sweep-bandwidth, --sweep-deadline, --include-loading and --partition are for --algo edgent" \
     plan --model "$M" --end "$END" --edge "$EDGE" --deadline 10
 expect_err 2 "cleave plan: option '--sweep-bandwidth' takes A:B:N with 0 < A < B and 2 <= N <= 10000 (or A:A:1), got '5:1:3'" \
     "${P[@]}" --deadline 10 --sweep-bandwidth 5:1:3
@@ -56,6 +56,11 @@ for bw in 0.5 1 2 20; do
 done
 run "${P[@]}" --deadline 100 --up 1 --down 1
 expect_out_has "chosen: exit 'exit1' (accuracy 0.6), predicted 96.901 ms <= deadline 100 ms"
+run "${P[@]}" --deadline 300 --up 0.4 --down 0.4 --partition neurosurgeon
+expect_out_has "partition neurosurgeon"
+expect_out_has "chosen: exit 'exit5' (accuracy 0.785)"
+expect_err 2 "cleave plan: unknown partition algorithm 'best' (local, edge, neurosurgeon, couper, dp, mincut, brute)" \
+    "${P[@]}" --deadline 300 --partition best
 run "${P[@]}" --deadline 5 --up 1 --down 1
 expect_out_has "no exit meets the deadline of 5 ms; the fastest is exit"
 run "${P[@]}" --deadline 2000 --up 1 --down 1 --include-loading
