@@ -566,9 +566,10 @@ static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t er
                     attached = 1;
                 } else if (p < 0 || owner[p] != x) {
                     seterr(err, errlen,
-                           "exit '%s': layer '%s' reads '%s', which is neither the output of "
-                           "'from' node '%s' nor of one of the exit's layers",
-                           e->name, n->name, g->tensors[t].name, from->name);
+                           "exit '%s' does not attach to the main path at '%s': layer '%s' "
+                           "reads '%s' (an exit's layers read only the output of its 'from' "
+                           "node and each other's)",
+                           e->name, from->name, n->name, g->tensors[t].name);
                     return CLEAVE_EINVAL;
                 }
             }
@@ -595,8 +596,9 @@ static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t er
         }
         if (!attached) {
             seterr(err, errlen,
-                   "exit '%s' does not attach to the main path: none of its layers reads '%s'",
-                   e->name, g->tensors[from->output].name);
+                   "exit '%s' does not attach to the main path at '%s': none of its layers "
+                   "reads '%s'",
+                   e->name, from->name, g->tensors[from->output].name);
             return CLEAVE_EINVAL;
         }
         if (nlast == 0) { /* impossible in a DAG, but keep the message honest */

@@ -174,9 +174,9 @@ int plan_graph_find_exit(const plan_graph *g, const char *name);
 ** then the exits (when any is declared):
 **   "exit 'e1': layer 'b' is also in exit 'e2'",
 **   "exit 'e1': 'from' node 'b' is not on the main path (it is a layer of exit 'e2')",
-**   "exit 'e1': layer 'b' reads 'x', which is neither the output of 'from' node 'c2' nor of
-**   one of the exit's layers",
-**   "exit 'e1' does not attach to the main path: none of its layers reads 'c2'",
+**   "exit 'e1' does not attach to the main path at 'c2': layer 'b' reads 'x' (an exit's layers
+**   read only the output of its 'from' node and each other's)",
+**   "exit 'e1' does not attach to the main path at 'c2': none of its layers reads 'c2'",
 **   "exit 'e1': layer 'b' feeds node 'm', outside the exit",
 **   "exit 'e1' has several last layers ('a', 'b'); an exit ends in one",
 **   "exit 'e1': its result 'b' is not a network output",

@@ -27,7 +27,7 @@ sed 's/exit exit4 accuracy=0.745/exit exit4 accuracy=1.2/' "$M" >"$TMP/acc.txt"
 expect_err 1 "cleave: error: '$TMP/acc.txt': line 72: exit 'exit4': accuracy 1.2 is outside [0, 1]" \
     plan --model "$TMP/acc.txt" --end "$END" --edge "$EDGE" --algo edgent --deadline 10
 sed 's/from=relu4 layers=b4pool/from=relu5 layers=b4pool/' "$M" >"$TMP/attach.txt"
-expect_err 1 "cleave: error: '$TMP/attach.txt': exit 'exit4': layer 'b4pool' reads 'relu4', which is neither the output of 'from' node 'relu5' nor of one of the exit's layers" \
+expect_err 1 "cleave: error: '$TMP/attach.txt': exit 'exit4' does not attach to the main path at 'relu5': layer 'b4pool' reads 'relu4' (an exit's layers read only the output of its 'from' node and each other's)" \
     plan --model "$TMP/attach.txt" --end "$END" --edge "$EDGE" --algo edgent --deadline 10
 sed 's/ksize \/ stride \* k/ksize \/ stride * filters/' "$END" >"$TMP/bad.device"
 expect_err 1 "cleave: error: '$TMP/bad.device': line 21: formula for 'conv' names unknown feature 'filters'" \

@@ -104,6 +104,15 @@ static void test_text_exits(void **state)
 static void test_text_exit_errors(void **state)
 {
     (void)state;
+    char err[512];
+    /* a branch whose layers read nothing of the main path */
+    plan_graph *g = read_text("input x 1x8\nnode m0 fc k=6 <- x\nnode m1 fc k=4 <- m0\n"
+                              "node k0 fc c=6 k=3\nnode k1 fc k=2 <- k0\noutput m1 k1\n"
+                              "exit e1 accuracy=0.5 from=m0 layers=k0,k1\nexit m accuracy=1\n",
+                              err, sizeof err);
+    assert_null(g);
+    assert_string_equal(err, "exit 'e1' does not attach to the main path at 'm0': none of its "
+                             "layers reads 'm0'");
     expect_error("output m2 b1\nexit e1 accuracy=1.5 from=m0 layers=b0,b1\n",
                  "line 8: exit 'e1': accuracy 1.5 is outside [0, 1]");
     expect_error("output m2 b1\nexit e1 accuracy=-0.1 from=m0 layers=b0,b1\n",
@@ -128,11 +137,11 @@ static void test_text_exit_errors(void **state)
                  "line 9: exit 'e1' is declared twice");
     /* structure: found when the graph is finished */
     expect_error("output m2 b1\nexit e1 accuracy=0.5 from=m1 layers=b0,b1\nexit m accuracy=1\n",
-                 "exit 'e1': layer 'b0' reads 'm0', which is neither the output of 'from' node "
-                 "'m1' nor of one of the exit's layers");
+                 "exit 'e1' does not attach to the main path at 'm1': layer 'b0' reads 'm0' (an "
+                 "exit's layers read only the output of its 'from' node and each other's)");
     expect_error("output m2 b1\nexit e1 accuracy=0.5 from=m0 layers=b1\nexit m accuracy=1\n",
-                 "exit 'e1': layer 'b1' reads 'b0', which is neither the output of 'from' node "
-                 "'m0' nor of one of the exit's layers");
+                 "exit 'e1' does not attach to the main path at 'm0': layer 'b1' reads 'b0' (an "
+                 "exit's layers read only the output of its 'from' node and each other's)");
     expect_error("output m2 b1\nexit e1 accuracy=0.5 from=b0 layers=b1\n"
                  "exit e2 accuracy=0.5 from=m0 layers=b0\nexit m accuracy=1\n",
                  "exit 'e1': 'from' node 'b0' is not on the main path (it is a layer of exit "
@@ -150,12 +159,12 @@ static void test_text_exit_errors(void **state)
                  "the main path has no network output");
     expect_error("node c0 fc k=3 <- m1\nnode c1 fc k=2 <- c0\noutput m2 b1 c1\n"
                  "exit e1 accuracy=0.5 from=m0 layers=b0,b1,c1\nexit m accuracy=1\n",
-                 "exit 'e1': layer 'c1' reads 'c0', which is neither the output of 'from' node "
-                 "'m0' nor of one of the exit's layers");
+                 "exit 'e1' does not attach to the main path at 'm0': layer 'c1' reads 'c0' (an "
+                 "exit's layers read only the output of its 'from' node and each other's)");
     expect_error("node c0 fc k=3 <- m0\noutput m2 b1 c0\n"
                  "exit e1 accuracy=0.5 from=m1 layers=c0\nexit m accuracy=1\n",
-                 "exit 'e1': layer 'c0' reads 'm0', which is neither the output of 'from' node "
-                 "'m1' nor of one of the exit's layers");
+                 "exit 'e1' does not attach to the main path at 'm1': layer 'c0' reads 'm0' (an "
+                 "exit's layers read only the output of its 'from' node and each other's)");
     expect_error("output m2 b1\nexit e1 accuracy=0.5 from=m0 layers=b0,b1\n"
                  "exit e2 accuracy=0.5 from=m1 layers=b1\nexit m accuracy=1\n",
                  "exit 'e2': layer 'b1' is also in exit 'e1'");

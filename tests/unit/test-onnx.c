@@ -569,8 +569,9 @@ static void test_exits_metadata(void **state)
     static const char *const detached[] = {"cleave.exit.side", "from=r2 layers=e accuracy=0.5",
                                            "cleave.exit.main", "accuracy=0.9"};
     assert_int_equal(exits_import(detached, 2, &g, err, sizeof err), CLEAVE_EINVAL);
-    assert_string_equal(err, "exit 'side': layer 'e' reads 't1', which is neither the output of "
-                             "'from' node 'r2' nor of one of the exit's layers");
+    assert_string_equal(err, "exit 'side' does not attach to the main path at 'r2': layer 'e' "
+                             "reads 't1' (an exit's layers read only the output of its 'from' "
+                             "node and each other's)");
 }
 
 static void test_conv(void **state)
