@@ -227,12 +227,14 @@ static int run_sweep(const cli_edgent_args *a, plan_edgent *e, plan_edgent_opts 
     if (m)
         fprintf(m, "# %s exit accuracy latency_ms meets end_nodes\n",
                 bw ? "bandwidth_mbps" : "deadline_ms");
-    if (a->json)
-        printf("{\"model\": \"%s\", \"sweep\": \"%s\", \"rows\": [", a->model,
-               bw ? "bandwidth" : "deadline");
-    else
+    if (a->json) {
+        printf("{\"model\": ");
+        cl_json_string(stdout, a->model);
+        printf(", \"sweep\": \"%s\", \"rows\": [", bw ? "bandwidth" : "deadline");
+    } else {
         printf("%-10s %-10s %8s %10s %-5s %s\n", bw ? "bw_mbps" : "deadline_ms", "exit", "accuracy",
                "latency_ms", "meets", "partition");
+    }
     for (int i = 0; i < s->n; i++) {
         double v = sweep_at(s, i);
         if (bw)
