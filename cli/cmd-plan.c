@@ -112,6 +112,9 @@ static int open_side(cleave_predictor **p, const char *db, const char *dev, cons
     if (cli_open_predictor(p, db, dev, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
     *use_load = strcmp(how, "none") != 0;
+    if (*use_load && cli_is_formula_device(dev))
+        fprintf(stderr, "plan: note: formula device '%s' does not read the load; it is ignored\n",
+                cleave_predictor_device(*p));
     if (strcmp(how, "now") == 0 && cleave_load_now(load, 0, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
     return CLI_OK;

@@ -76,6 +76,10 @@ if [ -x "$FIXTURE" ] && "$FIXTURE" --fixture "$TMP/fix.db" >"$TMP/fixture.log" 2
         plan --model "$M" --end dev --db "$TMP/fix.db" --edge "$EDGE" --algo edgent --deadline 50 --include-loading
 fi
 
+# a load given to a formula device is ignored, and the user is told
+run "${P[@]}" --deadline 100 --end-load now
+[ "$rc" -eq 0 ] && grep -qF "plan: note: formula device 'edgent-rpi3' does not read the load; it is ignored" "$TMP/err" && ok || bad "load note"
+
 # a graph without exits is one exit, "main", without an accuracy
 printf 'input x 1x8\nnode f fc k=4 <- x\nnode g fc k=2 <- f\noutput g\n' >"$TMP/noexit.txt"
 run plan --model "$TMP/noexit.txt" --end "$END" --edge "$EDGE" --algo edgent --deadline 1
