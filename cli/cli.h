@@ -59,6 +59,13 @@ int cli_parse_load(const char *cmd, const char *opt, const char *text, cleave_lo
 /* Flush stdout and report a write error (a closed pipe, a full disk); returns CODE or CLI_ERR. */
 int cli_finish(int code);
 
+/* Open the predictor of DEVICE: a formula device file (docs/devices.md) when DEVICE ends in
+** ".device" or contains a '/' (cli_is_formula_device() is then 1), otherwise the calibrated
+** device of that name in the store at DB.  Returns the status; the message goes to ERR. */
+int cli_is_formula_device(const char *device);
+cleave_status cli_open_predictor(cleave_predictor **p, const char *db, const char *device,
+                                 char *err, size_t errlen);
+
 /* The store path: the --db value if given, else $CLEAVE_DB, else "cleave.db". */
 const char *cli_db_path(const char *opt);
 

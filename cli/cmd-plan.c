@@ -17,6 +17,7 @@
 #include "planner/graph.h"
 #include "planner/partition.h"
 #include "planner/throughput.h"
+#include "cli/plan-edgent.h"
 
 static const char usage[] =
     "usage: cleave plan --model FILE --end DEVICE --edge DEVICE [--db PATH] [--edge-db PATH]\n"
@@ -26,6 +27,8 @@ static const char usage[] =
     "                   [--objective latency|throughput|both|auto] [--fps F]\n"
     "                   [--sweep-fps A:B:N] [--end-scale X] [--edge-scale X]\n"
     "                   [--json] [--plot DIR]\n"
+    "       cleave plan --algo edgent --deadline MS [--include-loading]\n"
+    "                   [--sweep-bandwidth A:B:N] [--sweep-deadline A:B:N] ...\n"
     "\n"
     "Import MODEL (ONNX, or the text graph format of docs/graph-format.md), predict every\n"
     "layer's latency on the end device and on the edge with their fitted models, and place\n"
@@ -69,7 +72,24 @@ static const char usage[] =
     "                     (drop-vs-fps.{gp,dat,png}).  --plot DIR also draws every\n"
     "                     throughput plan's stages (pipeline-stages.{gp,dat,png})\n"
     "    --end-scale X    multiply every end-device prediction by X (a device X times\n"
-    "                     slower); --edge-scale X likewise for the edge (default 1)\n";
+    "                     slower); --edge-scale X likewise for the edge (default 1)\n"
+    "\n"
+    "DEVICE is a calibrated device, or a formula device file when it ends in .device or\n"
+    "holds a '/' (docs/devices.md; data/devices/ has seed 001's Raspberry Pi 3 and desktop).\n"
+    "\n"
+    "Edgent (seed 001) right-sizing, for graphs with early exits (docs/graph-format.md):\n"
+    "    --algo edgent    for each exit, the best partition of the network up to it (exact\n"
+    "                     minimum cut); the most accurate exit meeting the deadline is chosen\n"
+    "                     (ties: the faster); if none meets it, the fastest is reported\n"
+    "    --deadline MS    the latency requirement\n"
+    "    --include-loading  add each side's one-off model loading time (its device's loading\n"
+    "                     formula over the weight bytes of the layers it runs): the latency\n"
+    "                     of a first, cold inference\n"
+    "    --sweep-bandwidth A:B:N  the choice at N bandwidths from A to B Mbit/s (both\n"
+    "                     directions); --sweep-deadline A:B:N at N deadlines from A to B ms.\n"
+    "                     With --plot DIR, gnuplot plots of them\n"
+    "    --partition ALGO the partition algorithm run on each exit: mincut (default, exact),\n"
+    "                     neurosurgeon (one split point, Edgent's own search), dp, brute, ...\n";
 
 static const struct net_preset {
     const char *name;
@@ -111,9 +131,12 @@ static int open_side(cleave_predictor **p, const char *db, const char *dev, cons
                      cleave_load *load, int *use_load)
 {
     char err[512];
-    if (cleave_predictor_open(p, db, dev, err, sizeof err) != CLEAVE_OK)
+    if (cli_open_predictor(p, db, dev, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
     *use_load = strcmp(how, "none") != 0;
+    if (*use_load && cli_is_formula_device(dev))
+        fprintf(stderr, "plan: note: formula device '%s' does not read the load; it is ignored\n",
+                cleave_predictor_device(*p));
     if (strcmp(how, "now") == 0 && cleave_load_now(load, 0, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
     return CLI_OK;
@@ -802,7 +825,12 @@ int cmd_plan(int argc, char **argv)
         O_FPS,
         O_SWEEP_FPS,
         O_END_SCALE,
-        O_EDGE_SCALE
+        O_EDGE_SCALE,
+        O_DEADLINE,
+        O_SWB,
+        O_SWD,
+        O_LOADING,
+        O_PARTITION
     };
     static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
                                              {"end", required_argument, NULL, O_END},
@@ -825,11 +853,18 @@ int cmd_plan(int argc, char **argv)
                                              {"sweep-fps", required_argument, NULL, O_SWEEP_FPS},
                                              {"end-scale", required_argument, NULL, O_END_SCALE},
                                              {"edge-scale", required_argument, NULL, O_EDGE_SCALE},
+                                             {"deadline", required_argument, NULL, O_DEADLINE},
+                                             {"sweep-bandwidth", required_argument, NULL, O_SWB},
+                                             {"sweep-deadline", required_argument, NULL, O_SWD},
+                                             {"include-loading", no_argument, NULL, O_LOADING},
+                                             {"partition", required_argument, NULL, O_PARTITION},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *model = NULL, *end_dev = NULL, *edge_dev = NULL, *db = NULL, *edge_db = NULL;
     const char *end_how = "none", *edge_how = "none", *plot_dir = NULL;
     plan_couper_method couper = PLAN_COUPER_HYBRID;
+    cli_edgent_args ed; /* --algo edgent (cli/plan-edgent.c) */
+    int edgent = 0, edgent_opts = 0;
     double up = presets[1].up, down = presets[1].down, rtt = 0.0;
     int algo = -1, json = 0, opt, code = CLI_OK, use_end_load = 0, use_edge_load = 0;
     unsigned flags = 0;
@@ -848,6 +883,7 @@ int cmd_plan(int argc, char **argv)
     memset(&tput, 0, sizeof tput);
     memset(&b, 0, sizeof b);
     memset(res, 0, sizeof res);
+    memset(&ed, 0, sizeof ed);
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -885,14 +921,15 @@ int cmd_plan(int argc, char **argv)
         }
         case O_ALGO: {
             plan_algo a;
-            if (strcmp(optarg, "all") == 0)
+            edgent = strcmp(optarg, "edgent") == 0;
+            if (strcmp(optarg, "all") == 0 || edgent)
                 algo = -1;
             else if (plan_algo_parse(optarg, &a) == 0)
                 algo = (int)a;
             else
                 return cli_usage_error("plan",
                                        "unknown algorithm '%s' (local, edge, neurosurgeon, "
-                                       "couper, dp, mincut, brute, all)",
+                                       "couper, dp, mincut, brute, edgent, all)",
                                        optarg);
             break;
         }
@@ -935,6 +972,40 @@ int cmd_plan(int argc, char **argv)
                            opt == O_END_SCALE ? &end_scale : &edge_scale))
                 return CLI_USAGE;
             break;
+        case O_DEADLINE: {
+            char *e;
+            ed.deadline_ms = strtod(optarg, &e);
+            if (e == optarg || *e || !isfinite(ed.deadline_ms) || ed.deadline_ms <= 0)
+                return cli_usage_error("plan",
+                                       "option '--deadline' needs a positive number of ms, got "
+                                       "'%s'",
+                                       optarg);
+            edgent_opts = 1;
+            break;
+        }
+        case O_SWB:
+        case O_SWD:
+            if (cli_parse_sweep(opt == O_SWB ? "--sweep-bandwidth" : "--sweep-deadline", optarg,
+                                opt == O_SWB ? &ed.bw : &ed.dl) != 0)
+                return CLI_USAGE;
+            edgent_opts = 1;
+            break;
+        case O_LOADING:
+            ed.include_loading = 1;
+            edgent_opts = 1;
+            break;
+        case O_PARTITION: {
+            plan_algo a;
+            if (plan_algo_parse(optarg, &a) != 0)
+                return cli_usage_error("plan",
+                                       "unknown partition algorithm '%s' (local, edge, "
+                                       "neurosurgeon, couper, dp, mincut, brute)",
+                                       optarg);
+            ed.partition = a;
+            ed.partition_given = 1;
+            edgent_opts = 1;
+            break;
+        }
         case O_UNKNOWN:
             if (strcmp(optarg, "fallback") == 0)
                 flags |= PLAN_ONNX_FALLBACK;
@@ -955,6 +1026,17 @@ int cmd_plan(int argc, char **argv)
         return cli_usage_error("plan", "--model, --end and --edge are required");
     if (tput.obj == OBJ_AUTO && !(tput.fps > 0))
         return cli_usage_error("plan", "--objective auto needs --fps");
+    if (edgent && (tput.obj != OBJ_LATENCY || tput.fps > 0 || tput.sweep_n > 0))
+        return cli_usage_error("plan", "--objective, --fps and --sweep-fps do not combine with "
+                                       "--algo edgent");
+    if (edgent_opts && !edgent)
+        return cli_usage_error("plan", "--deadline, --sweep-bandwidth, --sweep-deadline, "
+                                       "--include-loading and --partition are for --algo edgent");
+    if (edgent && ed.deadline_ms <= 0 && !(ed.dl.n > 0 && ed.bw.n == 0))
+        return cli_usage_error("plan", "--algo edgent needs --deadline MS");
+    if (edgent && plot_dir && ed.bw.n == 0 && ed.dl.n == 0)
+        return cli_usage_error("plan", "--plot with --algo edgent plots the sweeps: give "
+                                       "--sweep-bandwidth or --sweep-deadline");
     db = cli_db_path(db);
 
     if (plan_graph_load(&g, model, flags, err, sizeof err) != CLEAVE_OK) {
@@ -978,6 +1060,23 @@ int cmd_plan(int argc, char **argv)
     for (int i = 0; i < g->nnodes; i++) {
         t_end[i] *= end_scale;
         t_edge[i] *= edge_scale;
+    }
+    if (edgent) { /* Edgent's exit + partition choice: cli/plan-edgent.c */
+        ed.model = model;
+        ed.end_dev = cleave_predictor_device(pe); /* a formula file's 'device' name */
+        ed.edge_dev = cleave_predictor_device(px);
+        ed.g = g;
+        ed.t_end = t_end;
+        ed.t_edge = t_edge;
+        ed.pe = pe;
+        ed.px = px;
+        ed.up = up;
+        ed.down = down;
+        ed.rtt = rtt;
+        ed.plot_dir = plot_dir;
+        ed.json = json;
+        code = cli_plan_edgent(&ed);
+        goto done;
     }
     if (plan_problem_build(&b, g, t_end, t_edge, up, down, rtt, err, sizeof err) != CLEAVE_OK) {
         code = cli_error("%s", err);

@@ -24,7 +24,9 @@ static const char usage[] =
     "gets the fallback estimate a + MACs/throughput + bytes/bandwidth fitted to the device's\n"
     "least-loaded samples (scaled by other_cpu under load), marked as a fallback.\n"
     "\n"
-    "    --device NAME     the device whose models to use\n"
+    "    --device NAME     the device whose models to use; a NAME ending in .device or\n"
+    "                      holding a '/' is a formula device file (docs/devices.md, e.g.\n"
+    "                      data/devices/edgent-rpi3.device: seed 001's Table 2)\n"
     "    --db PATH         the store (default $CLEAVE_DB, else cleave.db)\n"
     "    --load now        sample the current load over --window-ms, as the profiler does\n"
     "    --load K=V,...    set load features by name: sys_cpu, cpu_util, mem_free_mib,\n"
@@ -251,7 +253,7 @@ int cmd_predict(int argc, char **argv)
     }
 
     const char *path = cli_db_path(db);
-    if (cleave_predictor_open(&p, path, device, err, sizeof err) != CLEAVE_OK) {
+    if (cli_open_predictor(&p, path, device, err, sizeof err) != CLEAVE_OK) {
         code = cli_error("%s", err);
         goto done;
     }
@@ -275,6 +277,11 @@ int cmd_predict(int argc, char **argv)
     for (size_t i = 0; i < ls.n; i++) {
         total_us += r[i].latency_us;
         fallbacks += (size_t)r[i].fallback;
+    }
+    /* A formula device is named by its file's 'device' line and comes from that file. */
+    if (cli_is_formula_device(device)) {
+        path = device;
+        device = cleave_predictor_device(p);
     }
     if (json)
         print_json(device, path, cleave_predictor_target(p), &la, &ls, r, total_us, fallbacks);

@@ -107,6 +107,20 @@ int cli_finish(int code)
     return code;
 }
 
+int cli_is_formula_device(const char *device)
+{
+    size_t len = strlen(device);
+    return strchr(device, '/') || (len > 7 && strcmp(device + len - 7, ".device") == 0);
+}
+
+cleave_status cli_open_predictor(cleave_predictor **p, const char *db, const char *device,
+                                 char *err, size_t errlen)
+{
+    if (cli_is_formula_device(device))
+        return cleave_predictor_open_formulas(p, device, err, errlen);
+    return cleave_predictor_open(p, db, device, err, errlen);
+}
+
 const char *cli_db_path(const char *opt)
 {
     const char *env = getenv("CLEAVE_DB");

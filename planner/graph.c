@@ -170,6 +170,11 @@ void plan_graph_destroy(plan_graph *g)
     }
     for (int i = 0; i < g->ntensors; i++)
         free(g->tensors[i].name);
+    for (int i = 0; i < g->nexits; i++) {
+        free(g->exits[i].name);
+        free(g->exits[i].layers);
+    }
+    free(g->exits);
     free(g->nodes);
     free(g->tensors);
     free(g->inputs);
@@ -354,6 +359,280 @@ cleave_status plan_graph_add_node(plan_graph *g, const char *name, const char *o
     g->nnodes++;
     g->finished = 0;
     return CLEAVE_OK;
+}
+
+/* ---- exits ------------------------------------------------------------------------------- */
+
+int plan_graph_find_exit(const plan_graph *g, const char *name)
+{
+    for (int i = 0; i < g->nexits; i++)
+        if (strcmp(g->exits[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+cleave_status plan_graph_add_exit(plan_graph *g, const char *name, int from, const int *layers,
+                                  int nlayers, double accuracy, char *err, size_t errlen)
+{
+    if (!name || !*name) {
+        seterr(err, errlen, "an exit needs a name");
+        return CLEAVE_EINVAL;
+    }
+    if (plan_graph_find_exit(g, name) >= 0) {
+        seterr(err, errlen, "exit '%s' is declared twice", name);
+        return CLEAVE_EINVAL;
+    }
+    if (!(accuracy >= 0.0 && accuracy <= 1.0)) {
+        seterr(err, errlen, "exit '%s': accuracy %g is outside [0, 1]", name, accuracy);
+        return CLEAVE_EINVAL;
+    }
+    if (from < -1 || from >= g->nnodes || nlayers < 0 || (nlayers > 0 && !layers)) {
+        seterr(err, errlen, "exit '%s': bad node id", name);
+        return CLEAVE_EINVAL;
+    }
+    if (from < 0 && nlayers > 0) {
+        seterr(err, errlen, "exit '%s': layers without a 'from' node", name);
+        return CLEAVE_EINVAL;
+    }
+    if (from >= 0 && nlayers == 0) {
+        seterr(err, errlen, "exit '%s' has no layers", name);
+        return CLEAVE_EINVAL;
+    }
+    for (int i = 0; i < g->nexits && from < 0; i++)
+        if (g->exits[i].from < 0) {
+            seterr(err, errlen, "exits '%s' and '%s' are both the main exit", g->exits[i].name,
+                   name);
+            return CLEAVE_EINVAL;
+        }
+    for (int i = 0; i < nlayers; i++) {
+        if (layers[i] < 0 || layers[i] >= g->nnodes) {
+            seterr(err, errlen, "exit '%s': bad node id", name);
+            return CLEAVE_EINVAL;
+        }
+        for (int j = 0; j < i; j++)
+            if (layers[j] == layers[i]) {
+                seterr(err, errlen, "exit '%s': layer '%s' is listed twice", name,
+                       g->nodes[layers[i]].name);
+                return CLEAVE_EINVAL;
+            }
+    }
+    if (grow((void **)&g->exits, &g->exit_cap, g->nexits + 1, sizeof *g->exits))
+        return CLEAVE_ENOMEM;
+    plan_exit *e = &g->exits[g->nexits];
+    memset(e, 0, sizeof *e);
+    e->name = strdup(name);
+    e->layers = malloc(sizeof *e->layers * (size_t)(nlayers ? nlayers : 1));
+    if (!e->name || !e->layers) {
+        free(e->name);
+        free(e->layers);
+        return CLEAVE_ENOMEM;
+    }
+    if (nlayers)
+        memcpy(e->layers, layers, sizeof *e->layers * (size_t)nlayers);
+    e->from = from;
+    e->nlayers = nlayers;
+    e->output = -1;
+    e->accuracy = accuracy;
+    g->nexits++;
+    g->finished = 0;
+    return CLEAVE_OK;
+}
+
+/* A node named NAME, or else the producer of the tensor named NAME (ONNX users know tensor
+** names better than node names); -1 if neither. */
+static int node_or_producer(const plan_graph *g, const char *name)
+{
+    int v = plan_graph_find_node(g, name);
+    if (v >= 0)
+        return v;
+    int t = plan_graph_find_tensor(g, name);
+    return t >= 0 ? g->tensors[t].producer : -1;
+}
+
+cleave_status plan_graph_add_exit_spec(plan_graph *g, const char *name, const char *spec, char *err,
+                                       size_t errlen)
+{
+    char *buf = strdup(spec ? spec : ""), *acc = NULL, *from = NULL, *layers = NULL;
+    int *ids = NULL, nids = 0, from_id = -1;
+    cleave_status rc = CLEAVE_EINVAL;
+    if (!buf)
+        return CLEAVE_ENOMEM;
+    for (char *save = NULL, *tok = strtok_r(buf, " \t\r\n", &save); tok;
+         tok = strtok_r(NULL, " \t\r\n", &save)) {
+        char *eq = strchr(tok, '='), **slot = NULL;
+        if (eq) {
+            *eq = '\0';
+            slot = !strcmp(tok, "accuracy") ? &acc
+                   : !strcmp(tok, "from")   ? &from
+                   : !strcmp(tok, "layers") ? &layers
+                                            : NULL;
+        }
+        if (!slot) {
+            seterr(err, errlen, "exit '%s': %s '%s' (accuracy=A [from=NODE layers=L1,L2,...])",
+                   name, eq ? "unknown key" : "expected key=value, got", tok);
+            goto done;
+        }
+        if (*slot) {
+            seterr(err, errlen, "exit '%s': key '%s' given twice", name, tok);
+            goto done;
+        }
+        *slot = eq + 1;
+    }
+    if (!acc) {
+        seterr(err, errlen, "exit '%s': accuracy is missing", name);
+        goto done;
+    }
+    char *end;
+    double a = strtod(acc, &end);
+    if (end == acc || *end) {
+        seterr(err, errlen, "exit '%s': accuracy '%s' is not a number", name, acc);
+        goto done;
+    }
+    if (!from != !layers) {
+        seterr(err, errlen,
+               "exit '%s': 'from' and 'layers' go together (a branch exit) or not "
+               "at all (the main exit)",
+               name);
+        goto done;
+    }
+    if (from && (from_id = node_or_producer(g, from)) < 0) {
+        seterr(err, errlen, "exit '%s': 'from' node '%s' is not defined", name, from);
+        goto done;
+    }
+    if (layers) {
+        size_t count = 1;
+        for (const char *c = layers; *c; c++)
+            count += *c == ',';
+        if (!(ids = malloc(sizeof *ids * count))) {
+            rc = CLEAVE_ENOMEM;
+            goto done;
+        }
+        for (char *save = NULL, *tok = strtok_r(layers, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save)) {
+            if ((ids[nids++] = node_or_producer(g, tok)) < 0) {
+                seterr(err, errlen, "exit '%s': layer '%s' is not defined", name, tok);
+                goto done;
+            }
+        }
+    }
+    rc = plan_graph_add_exit(g, name, from_id, ids, nids, a, err, errlen);
+done:
+    if (rc == CLEAVE_ENOMEM)
+        seterr(err, errlen, "out of memory");
+    free(ids);
+    free(buf);
+    return rc;
+}
+
+/* Check the declared exits of G (consumers linked) and set each branch's output tensor; the
+** messages are listed at plan_graph_finish() in graph.h.  OWNER[v] is scratch of nnodes ints. */
+static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t errlen)
+{
+    int main_exit = -1;
+    for (int v = 0; v < g->nnodes; v++)
+        owner[v] = -1;
+    for (int x = 0; x < g->nexits; x++) {
+        const plan_exit *e = &g->exits[x];
+        if (e->from < 0)
+            main_exit = x;
+        for (int i = 0; i < e->nlayers; i++) {
+            int v = e->layers[i];
+            if (owner[v] >= 0) {
+                seterr(err, errlen, "exit '%s': layer '%s' is also in exit '%s'", e->name,
+                       g->nodes[v].name, g->exits[owner[v]].name);
+                return CLEAVE_EINVAL;
+            }
+            owner[v] = x;
+        }
+    }
+    for (int x = 0; x < g->nexits; x++) {
+        plan_exit *e = &g->exits[x];
+        if (e->from < 0)
+            continue;
+        const plan_node *from = &g->nodes[e->from];
+        if (owner[e->from] >= 0) {
+            seterr(err, errlen,
+                   "exit '%s': 'from' node '%s' is not on the main path (it is a layer of exit "
+                   "'%s')",
+                   e->name, from->name, g->exits[owner[e->from]].name);
+            return CLEAVE_EINVAL;
+        }
+        int attached = 0, last = -1, nlast = 0;
+        for (int i = 0; i < e->nlayers; i++) {
+            const plan_node *n = &g->nodes[e->layers[i]];
+            for (int k = 0; k < n->ninputs; k++) {
+                int t = n->inputs[k], p = g->tensors[t].producer;
+                if (t == from->output) {
+                    attached = 1;
+                } else if (p < 0 || owner[p] != x) {
+                    seterr(err, errlen,
+                           "exit '%s' does not attach to the main path at '%s': layer '%s' "
+                           "reads '%s' (an exit's layers read only the output of its 'from' "
+                           "node and each other's)",
+                           e->name, from->name, n->name, g->tensors[t].name);
+                    return CLEAVE_EINVAL;
+                }
+            }
+            const plan_tensor *o = &g->tensors[n->output];
+            int inside = 0;
+            for (int c = 0; c < o->nconsumers; c++) {
+                if (owner[o->consumers[c]] != x) {
+                    seterr(err, errlen, "exit '%s': layer '%s' feeds node '%s', outside the exit",
+                           e->name, n->name, g->nodes[o->consumers[c]].name);
+                    return CLEAVE_EINVAL;
+                }
+                inside = 1;
+            }
+            if (!inside) {
+                if (nlast++ == 0)
+                    last = e->layers[i];
+                else {
+                    seterr(err, errlen,
+                           "exit '%s' has several last layers ('%s', '%s'); an exit ends in one",
+                           e->name, g->nodes[last].name, n->name);
+                    return CLEAVE_EINVAL;
+                }
+            }
+        }
+        if (!attached) {
+            seterr(err, errlen,
+                   "exit '%s' does not attach to the main path at '%s': none of its layers "
+                   "reads '%s'",
+                   e->name, from->name, g->tensors[from->output].name);
+            return CLEAVE_EINVAL;
+        }
+        if (nlast == 0) { /* impossible in a DAG, but keep the message honest */
+            seterr(err, errlen, "exit '%s' has no last layer", e->name);
+            return CLEAVE_EINVAL;
+        }
+        for (int i = 0; i < e->nlayers; i++) {
+            const plan_node *n = &g->nodes[e->layers[i]];
+            if (e->layers[i] != last && g->tensors[n->output].is_output) {
+                seterr(err, errlen,
+                       "exit '%s': layer '%s' writes the network output '%s'; only its last "
+                       "layer may",
+                       e->name, n->name, g->tensors[n->output].name);
+                return CLEAVE_EINVAL;
+            }
+        }
+        e->output = g->nodes[last].output;
+        if (!g->tensors[e->output].is_output) {
+            seterr(err, errlen, "exit '%s': its result '%s' is not a network output", e->name,
+                   g->tensors[e->output].name);
+            return CLEAVE_EINVAL;
+        }
+    }
+    if (main_exit < 0) {
+        seterr(err, errlen, "graph declares exits but no main exit (an exit without 'from')");
+        return CLEAVE_EINVAL;
+    }
+    for (int i = 0; i < g->noutputs; i++) {
+        int p = g->tensors[g->outputs[i]].producer;
+        if (p >= 0 && owner[p] < 0)
+            return CLEAVE_OK;
+    }
+    seterr(err, errlen, "the main path has no network output");
+    return CLEAVE_EINVAL;
 }
 
 /* ---- validation ----------------------------------------------------------------------------- */
@@ -762,6 +1041,15 @@ cleave_status plan_graph_finish(plan_graph *g, char *err, size_t errlen)
         for (int i = 0; i < n->ninputs; i++)
             n->in_bytes += g->tensors[n->inputs[i]].bytes;
         n->out_bytes = g->tensors[n->output].bytes;
+    }
+    if (g->nexits > 0) {
+        int *owner = malloc(sizeof *owner * (size_t)g->nnodes);
+        if (!owner)
+            return CLEAVE_ENOMEM;
+        rc = check_exits(g, owner, err, errlen);
+        free(owner);
+        if (rc != CLEAVE_OK)
+            return rc;
     }
     g->finished = 1;
     return CLEAVE_OK;

@@ -69,6 +69,19 @@ void plan_names_destroy(plan_names *m); /* NULL is a harmless no-op */
 int plan_names_put(plan_names *m, const char *key, int id);
 int plan_names_get(const plan_names *m, const char *key);
 
+/* An early exit (BranchyNet; Edgent's right-sizing).  A branch exit leaves the main path after
+** node FROM: its own layers read FROM's output (and each other's) and end in one layer whose
+** output is a network output, the exit's result.  The main exit is the main path's own result
+** (FROM = -1, no layers).  The main path is every node that belongs to no branch. */
+typedef struct plan_exit {
+    char *name;
+    int from;        /* graph node where the branch leaves the main path; -1: the main exit */
+    int *layers;     /* nlayers graph node ids of the branch's own layers, as declared */
+    int nlayers;     /* 0 for the main exit */
+    int output;      /* the exit's result tensor (set by plan_graph_finish; -1 for the main exit) */
+    double accuracy; /* in [0, 1] */
+} plan_exit;
+
 typedef struct plan_graph {
     char *name; /* the model's name, may be "" */
     plan_node *nodes;
@@ -79,11 +92,13 @@ typedef struct plan_graph {
     int ninputs;
     int *outputs; /* network output tensor ids */
     int noutputs;
-    int *order;   /* nnodes node ids in topological order (after finish) */
-    int *rank_of; /* rank_of[node] = its position in order (after finish) */
+    int *order;       /* nnodes node ids in topological order (after finish) */
+    int *rank_of;     /* rank_of[node] = its position in order (after finish) */
+    plan_exit *exits; /* declared early exits, in declaration order (may be none) */
+    int nexits;
     int finished;
     /* private */
-    int node_cap, tensor_cap, input_cap, output_cap;
+    int node_cap, tensor_cap, input_cap, output_cap, exit_cap;
     int *cons_all;
     plan_names *tensor_index, *node_index;
 } plan_graph;
@@ -118,6 +133,30 @@ cleave_status plan_graph_add_node(plan_graph *g, const char *name, const char *o
                                   const cleave_layer *layer, const int *inputs, int ninputs,
                                   int output, unsigned flags, int *id, char *err, size_t errlen);
 
+/* Declare the exit NAME with ACCURACY: the main exit when FROM is -1 (then NLAYERS must be 0),
+** else a branch leaving the main path after node FROM with its own layers LAYERS[0..NLAYERS)
+** (copied).  Checks here, CLEAVE_EINVAL with these messages:
+**   "exit 'e1' is declared twice", "exit 'e1': accuracy 1.5 is outside [0, 1]",
+**   "exits 'a' and 'b' are both the main exit", "exit 'e1' has no layers",
+**   "exit 'e1': layer 'b' is listed twice", bad node ids;
+** the structure is checked by plan_graph_finish().  CLEAVE_ENOMEM. */
+cleave_status plan_graph_add_exit(plan_graph *g, const char *name, int from, const int *layers,
+                                  int nlayers, double accuracy, char *err, size_t errlen);
+
+/* plan_graph_add_exit() from the text SPEC "accuracy=A [from=NODE layers=L1,L2,...]" (keys in
+** any order, separated by blanks), the form of the text format's exit lines and of ONNX
+** metadata_props (docs/graph-format.md).  Nodes are named by node name or, failing that, by the
+** name of the tensor they write.  Errors (CLEAVE_EINVAL), besides plan_graph_add_exit()'s:
+**   "exit 'e1': unknown key 'foo' (accuracy=A [from=NODE layers=L1,L2,...])",
+**   "exit 'e1': accuracy is missing", "exit 'e1': accuracy 'x' is not a number",
+**   "exit 'e1': 'from' and 'layers' go together (a branch exit) or not at all (the main exit)",
+**   "exit 'e1': 'from' node 'q' is not defined", "exit 'e1': layer 'q' is not defined". */
+cleave_status plan_graph_add_exit_spec(plan_graph *g, const char *name, const char *spec, char *err,
+                                       size_t errlen);
+
+/* The exit called NAME, or -1. */
+int plan_graph_find_exit(const plan_graph *g, const char *name);
+
 /* Link consumers, validate G and compute its topological order (Kahn's algorithm taking the
 ** ready node of smallest id first, so a graph added in topological order keeps its order).
 ** Checks, in this order, each failing with CLEAVE_EINVAL and the message shown:
@@ -131,7 +170,19 @@ cleave_status plan_graph_add_node(plan_graph *g, const char *name, const char *o
 **   "node 'a': 'add' takes 1 or 2 inputs, got 3" (input counts per type),
 **   "node 'c2': input 'c1' has shape 1x64x56x56, the layer expects 1x32x56x56",
 **   "node 'c2': output 'c2' has shape 1x64x56x56, the layer gives 1x64x28x28",
-**   "node 'r': output 'r' has 47 elements, the layer gives 48" (where counts are compared).
+**   "node 'r': output 'r' has 47 elements, the layer gives 48" (where counts are compared),
+** then the exits (when any is declared):
+**   "exit 'e1': layer 'b' is also in exit 'e2'",
+**   "exit 'e1': 'from' node 'b' is not on the main path (it is a layer of exit 'e2')",
+**   "exit 'e1' does not attach to the main path at 'c2': layer 'b' reads 'x' (an exit's layers
+**   read only the output of its 'from' node and each other's)",
+**   "exit 'e1' does not attach to the main path at 'c2': none of its layers reads 'c2'",
+**   "exit 'e1': layer 'b' feeds node 'm', outside the exit",
+**   "exit 'e1' has several last layers ('a', 'b'); an exit ends in one",
+**   "exit 'e1': its result 'b' is not a network output",
+**   "exit 'e1': layer 'a' writes the network output 'a'; only its last layer may",
+**   "graph declares exits but no main exit (an exit without 'from')",
+**   "the main path has no network output".
 ** Shapes are compared exactly, except: reshape (element counts), fc (the input's elements must
 ** be n*c*h*w and the output's n*k), lstm/gru/rnn (input elements t*n*c; output t*n*dirs*k, or
 ** dirs*n*k for the last hidden state), argmax (output elements), add/mul (each input must

@@ -1736,6 +1736,22 @@ static cleave_status import_graph(ctx *c, const Onnx__ModelProto *m)
         if ((rc = plan_graph_add_output(c->g, v->tensor, c->err, c->errlen)))
             return rc;
     }
+
+    /* Early exits: metadata_props "cleave.exit.NAME" = "accuracy=A [from=NODE layers=...]"
+    ** (docs/graph-format.md); other keys are someone else's. */
+    static const char prefix[] = "cleave.exit.";
+    for (size_t i = 0; i < m->n_metadata_props; i++) {
+        const Onnx__StringStringEntryProto *kv = m->metadata_props[i];
+        if (!kv || !kv->key || strncmp(kv->key, prefix, sizeof prefix - 1) != 0)
+            continue;
+        char msg[400];
+        rc = plan_graph_add_exit_spec(c->g, kv->key + sizeof prefix - 1, kv->value ? kv->value : "",
+                                      msg, sizeof msg);
+        if (rc != CLEAVE_OK) {
+            seterr(c->err, c->errlen, "metadata '%s': %s", kv->key, msg);
+            return rc;
+        }
+    }
     return plan_graph_finish(c->g, c->err, c->errlen);
 }
 

@@ -11,6 +11,7 @@
 **   node f flatten <- p
 **   node fc fc k=10 <- f
 **   output fc
+**   exit final accuracy=0.7                         (early exits: docs/graph-format.md)
 **
 ** A node's output tensor carries the node's name.  Inputs must be defined on earlier lines, so
 ** a text graph is in topological order by construction and cannot hold a cycle.
@@ -385,6 +386,24 @@ static cleave_status do_node(reader *r, char **w, int nw)
     return CLEAVE_OK;
 }
 
+/* exit NAME accuracy=A [from=NODE layers=L1,L2,...] */
+static cleave_status do_exit(reader *r, char **w, int nw)
+{
+    char spec[2048] = "", msg[400];
+    if (nw < 3)
+        return line_err(r, CLEAVE_EPARSE,
+                        "expected 'exit NAME accuracy=A [from=NODE layers=L1,L2,...]'");
+    for (int i = 2; i < nw; i++)
+        if (spec_add(spec, sizeof spec, w[i], NULL))
+            return line_err(r, CLEAVE_EPARSE, "exit '%s': line too long", w[1]);
+    if (!name_ok(w[1]))
+        return line_err(r, CLEAVE_EPARSE, "bad name '%s'", w[1]);
+    cleave_status rc = plan_graph_add_exit_spec(r->g, w[1], spec, msg, sizeof msg);
+    if (rc)
+        return rc == CLEAVE_ENOMEM ? rc : line_err(r, rc, "%s", msg);
+    return CLEAVE_OK;
+}
+
 static cleave_status do_line(reader *r, char *line)
 {
     char *w[MAX_WORDS];
@@ -406,6 +425,8 @@ static cleave_status do_line(reader *r, char *line)
         return do_input(r, w, nw);
     if (!strcmp(w[0], "output"))
         return do_output(r, w, nw);
+    if (!strcmp(w[0], "exit"))
+        return do_exit(r, w, nw);
     if (!strcmp(w[0], "graph")) {
         if (nw != 2 || r->named)
             return line_err(r, CLEAVE_EPARSE, "expected one 'graph NAME' line");
@@ -417,7 +438,8 @@ static cleave_status do_line(reader *r, char *line)
         r->named = 1;
         return CLEAVE_OK;
     }
-    return line_err(r, CLEAVE_EPARSE, "unknown directive '%s' (graph, input, node, output)", w[0]);
+    return line_err(r, CLEAVE_EPARSE, "unknown directive '%s' (graph, input, node, output, exit)",
+                    w[0]);
 }
 
 cleave_status plan_text_read(plan_graph **out, const char *text, size_t len, char *err,
@@ -596,6 +618,21 @@ cleave_status plan_text_write(const plan_graph *g, FILE *f, char *err, size_t er
             return CLEAVE_EINVAL;
         }
     }
+    for (int x = 0; x < g->nexits; x++) {
+        const plan_exit *e = &g->exits[x];
+        int bad = !name_ok(e->name) ? -2 : -1;
+        for (int i = -1; bad == -1 && i < e->nlayers && e->from >= 0; i++) {
+            const char *t = g->tensors[g->nodes[i < 0 ? e->from : e->layers[i]].output].name;
+            if (strchr(t, ',') || strchr(t, '='))
+                bad = i < 0 ? e->from : e->layers[i];
+        }
+        if (bad != -1) {
+            seterr(err, errlen, "exit '%s': %s%s%s cannot be written in the text format", e->name,
+                   bad == -2 ? "its name" : "node '", bad == -2 ? "" : g->nodes[bad].name,
+                   bad == -2 ? "" : "'");
+            return CLEAVE_EINVAL;
+        }
+    }
     if (g->name[0] && !name_ok(g->name)) {
         seterr(err, errlen, "graph name '%s' cannot be written in the text format", g->name);
         return CLEAVE_EINVAL;
@@ -615,6 +652,20 @@ cleave_status plan_text_write(const plan_graph *g, FILE *f, char *err, size_t er
     for (int i = 0; i < g->noutputs; i++) /* 16 names a line keeps lines short */
         fprintf(f, "%s%s%s", i % 16 ? " " : "output ", g->tensors[g->outputs[i]].name,
                 i % 16 == 15 || i == g->noutputs - 1 ? "\n" : "");
+    for (int x = 0; x < g->nexits; x++) {
+        const plan_exit *e = &g->exits[x];
+        char acc[32]; /* the shortest of %.15g and %.17g that reads back the same */
+        snprintf(acc, sizeof acc, "%.15g", e->accuracy);
+        if (strtod(acc, NULL) != e->accuracy)
+            snprintf(acc, sizeof acc, "%.17g", e->accuracy);
+        fprintf(f, "exit %s accuracy=%s", e->name, acc);
+        if (e->from >= 0) {
+            fprintf(f, " from=%s layers=", g->tensors[g->nodes[e->from].output].name);
+            for (int i = 0; i < e->nlayers; i++)
+                fprintf(f, "%s%s", i ? "," : "", g->tensors[g->nodes[e->layers[i]].output].name);
+        }
+        fprintf(f, "\n");
+    }
     if (fflush(f) != 0 || ferror(f)) {
         seterr(err, errlen, "cannot write the graph: %s", strerror(errno));
         return CLEAVE_EIO;

@@ -18,8 +18,10 @@
 #include "fit/design.h"
 #include "fit/model.h"
 #include "predict/fallback.h"
+#include "predict/formula.h"
 
 #define FALLBACK_FAMILY "fallback"
+#define FORMULA_FAMILY "formula"
 #define ERR_MAX 384 /* bytes of one message, with the NUL */
 
 /* One selected model of a (type, feature set). */
@@ -37,7 +39,8 @@ struct cleave_predictor {
     struct pred_model m[CLEAVE_LAYER_COUNT][FIT_NSETS];
     pred_fallback fb;
     size_t nmodels;
-    fit_target target; /* what every model (and the fallback) predicts */
+    fit_target target;       /* what every model (and the fallback) predicts */
+    pred_formulas *formulas; /* a formula device (cleave_predictor_open_formulas); NULL else */
 };
 
 /* ---- messages --------------------------------------------------------------------------- */
@@ -281,10 +284,48 @@ fail:
     return rc;
 }
 
+/* See predict.h.  The file is read once; the predictor keeps the compiled formulas. */
+CLEAVE_API cleave_status cleave_predictor_open_formulas(cleave_predictor **out, const char *path,
+                                                        char *err, size_t errlen)
+{
+    cleave_predictor *p = NULL;
+    cleave_status rc;
+    if (!out) {
+        put_err(err, errlen, "out is NULL");
+        return CLEAVE_EINVAL;
+    }
+    *out = NULL;
+    if (!path) {
+        put_err(err, errlen, "formula file path is NULL");
+        return CLEAVE_EINVAL;
+    }
+    if (!(p = calloc(1, sizeof *p)) || !(p->formulas = calloc(1, sizeof *p->formulas))) {
+        free(p);
+        put_err(err, errlen, "out of memory");
+        return CLEAVE_ENOMEM;
+    }
+    p->target = FIT_TARGET_MEAN; /* published regressions are of average latencies */
+    if ((rc = pred_formulas_load(p->formulas, path, err, errlen)) != CLEAVE_OK) {
+        free(p->formulas);
+        free(p);
+        return rc;
+    }
+    if (!(p->device = strdup(p->formulas->device))) {
+        cleave_predictor_close(p);
+        put_err(err, errlen, "out of memory");
+        return CLEAVE_ENOMEM;
+    }
+    p->serial = atomic_fetch_add(&next_serial, 1);
+    *out = p;
+    return CLEAVE_OK;
+}
+
 CLEAVE_API void cleave_predictor_close(cleave_predictor *p)
 {
     if (!p)
         return;
+    pred_formulas_release(p->formulas);
+    free(p->formulas);
     for (int t = 0; t < CLEAVE_LAYER_COUNT; t++)
         for (int s = 0; s < FIT_NSETS; s++)
             fit_model_free(p->m[t][s].model);
@@ -352,6 +393,69 @@ static void missing_load_msg(const struct pred_model *m, cleave_layer_type type,
             m->family, cleave_layer_type_name(type), bad > 1 ? "them" : "it");
 }
 
+/* A formula device's prediction for a layer of TYPE with static features FEATS (the load is
+** never read). */
+static cleave_status predict_formula(const cleave_predictor *p, cleave_layer_type type,
+                                     const double *feats, cleave_prediction *out, char *err,
+                                     size_t errlen)
+{
+    const pred_expr *e = &p->formulas->type[type];
+    double vars[CLEAVE_FEAT_COUNT + 1];
+    if (!e->ops) {
+        put_err(err, errlen, "no formula for layer type '%s' in device '%s'",
+                cleave_layer_type_name(type), p->device);
+        return CLEAVE_ENOMODEL;
+    }
+    memcpy(vars, feats, sizeof(double) * CLEAVE_FEAT_COUNT);
+    vars[PRED_VAR_MODEL_BYTES] = NAN;
+    double y = pred_expr_eval(e, vars) * p->formulas->us_per_unit;
+    if (!isfinite(y)) {
+        put_err(err, errlen, "the formula of '%s' in device '%s' gave a non-finite latency",
+                cleave_layer_type_name(type), p->device);
+        return CLEAVE_ENUMERIC;
+    }
+    out->latency_us = y > 0 ? y : 0.0;
+    out->fallback = 0;
+    out->dynamic = 0;
+    out->family = FORMULA_FAMILY;
+    out->feature_set = fit_feature_set_name(FIT_SET_STATIC);
+    return CLEAVE_OK;
+}
+
+CLEAVE_API cleave_status cleave_predict_loading(const cleave_predictor *p, double model_bytes,
+                                                double *latency_us)
+{
+    char err[ERR_MAX];
+    if (latency_us)
+        *latency_us = NAN;
+    if (!p || !latency_us) {
+        set_error(p, !p ? "predictor is NULL" : "output is NULL");
+        return CLEAVE_EINVAL;
+    }
+    if (!(model_bytes >= 0.0) || !isfinite(model_bytes)) {
+        snprintf(err, sizeof err, "model size must be a finite number of bytes >= 0, got %g",
+                 model_bytes);
+        set_error(p, err);
+        return CLEAVE_EINVAL;
+    }
+    if (!p->formulas || !p->formulas->loading.ops) {
+        snprintf(err, sizeof err, "device '%s' has no model-loading formula", p->device);
+        set_error(p, err);
+        return CLEAVE_ENOMODEL;
+    }
+    double vars[CLEAVE_FEAT_COUNT + 1] = {0};
+    vars[PRED_VAR_MODEL_BYTES] = model_bytes;
+    double y = pred_expr_eval(&p->formulas->loading, vars) * p->formulas->us_per_unit;
+    if (!isfinite(y)) {
+        snprintf(err, sizeof err, "the loading formula of device '%s' gave a non-finite latency",
+                 p->device);
+        set_error(p, err);
+        return CLEAVE_ENUMERIC;
+    }
+    *latency_us = y > 0 ? y : 0.0;
+    return CLEAVE_OK;
+}
+
 /* One prediction; on failure the message goes to ERR and the caller records it. */
 static cleave_status predict_one(const cleave_predictor *p, const cleave_layer *l,
                                  const cleave_load *load, cleave_prediction *out, char *err,
@@ -363,6 +467,8 @@ static cleave_status predict_one(const cleave_predictor *p, const cleave_layer *
     /* Validation computes the static features; they are reused for the row. */
     if ((rc = cl_layer_check(l, feats, err, errlen)) != CLEAVE_OK)
         return rc;
+    if (p->formulas)
+        return predict_formula(p, l->type, feats, out, err, errlen);
     const struct pred_model *m = choose(p, l->type, load != NULL);
     if (m) {
         if (fit_row_from(&m->features, feats, load, row) != 0) {
@@ -510,6 +616,19 @@ CLEAVE_API cleave_status cleave_predictor_model(const cleave_predictor *p, cleav
         snprintf(err, sizeof err, "unknown layer type %d", (int)type);
         set_error(p, err);
         return CLEAVE_EINVAL;
+    }
+    if (p->formulas) {
+        const pred_expr *e = &p->formulas->type[type];
+        if (!e->ops) {
+            snprintf(err, sizeof err, "no formula for layer type '%s' in device '%s'",
+                     cleave_layer_type_name(type), p->device);
+            set_error(p, err);
+            return CLEAVE_ENOMODEL;
+        }
+        out->family = FORMULA_FAMILY;
+        out->nfeatures = e->nvars;
+        out->feature_set = fit_feature_set_name(FIT_SET_STATIC);
+        return CLEAVE_OK;
     }
     const struct pred_model *m = choose(p, type, dynamic != 0);
     if (m) {

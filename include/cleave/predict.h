@@ -129,6 +129,36 @@ typedef struct cleave_model_info {
 CLEAVE_API cleave_status cleave_predictor_open(cleave_predictor **out, const char *path,
                                                const char *device, char *err, size_t errlen);
 
+/* Open a formula device: a device described by one formula per layer type over the named
+** static features of layer.h (CLEAVE_FEATURE_MAP), like the regression models published in
+** seed 001's Table 2, read from the text file PATH (format: docs/devices.md; data/devices/
+** bundles seed 001's Raspberry Pi 3 and desktop edge server).  The predictor works with every
+** call below: cleave_predict() evaluates the layer type's formula (the load is never read:
+** family "formula", feature set "static", dynamic 0; a negative value is reported as 0); a
+** layer type without a formula is CLEAVE_ENOMODEL "no formula for layer type 'TYPE' in device
+** 'NAME'" (there is no fallback estimate); cleave_predictor_model() reports family "formula",
+** nfeatures = the distinct features the formula reads, cv_r2 and cv_mape NaN, n_samples 0.
+** cleave_predictor_device() is the file's 'device' name.
+**
+** On success *OUT owns a new predictor (free it with cleave_predictor_close()); on failure *OUT
+** is NULL and ERR receives the message:
+**   CLEAVE_EINVAL "out is NULL", "formula file path is NULL"
+**   CLEAVE_EIO    "cannot open 'PATH': <reason>"
+**   CLEAVE_EPARSE "'PATH': line 7: formula for 'conv' names unknown feature 'x3'", and the other
+**                 syntax errors of docs/devices.md
+**   CLEAVE_ENOMEM "out of memory" */
+CLEAVE_API cleave_status cleave_predictor_open_formulas(cleave_predictor **out, const char *path,
+                                                        char *err, size_t errlen);
+
+/* The one-off time to load a model of MODEL_BYTES bytes of weights on P's device, into
+** *LATENCY_US: the formula device's 'loading' formula (seed 001's "model loading" regression).
+** Returns CLEAVE_OK; CLEAVE_ENOMODEL "device 'NAME' has no model-loading formula" (calibrated
+** devices never have one); CLEAVE_EINVAL for a NULL argument or MODEL_BYTES negative or not
+** finite; CLEAVE_ENUMERIC for a non-finite result.  The message is on P; *LATENCY_US is NaN on
+** failure.  Allocation-free and thread-safe. */
+CLEAVE_API cleave_status cleave_predict_loading(const cleave_predictor *p, double model_bytes,
+                                                double *latency_us);
+
 /* Free P and everything it owns.  NULL is a harmless no-op.  P must not be in use by another
 ** thread. */
 CLEAVE_API void cleave_predictor_close(cleave_predictor *p);

@@ -19,7 +19,7 @@ output f4
 G
 
 expect_err 2 "cleave plan: --model, --end and --edge are required" plan --end dev --edge dev
-expect_err 2 "cleave plan: unknown algorithm 'greedy' (local, edge, neurosurgeon, couper, dp, mincut, brute, all)" \
+expect_err 2 "cleave plan: unknown algorithm 'greedy' (local, edge, neurosurgeon, couper, dp, mincut, brute, edgent, all)" \
     plan --model "$TMP/g.txt" --end dev --edge dev --algo greedy
 expect_err 2 "cleave plan: unknown network '5g' (3g, 4g, wifi)" plan --model "$TMP/g.txt" --end dev --edge dev --net 5g
 expect_err 2 "cleave plan: option '--up' needs a positive number, got '-1'" \

@@ -76,7 +76,7 @@ nm -D --defined-only "$so" | awk '{print $3}' | sort >"$tmp/exports"
 check "only cleave_* symbols exported ($(wc -l <"$tmp/exports") of them)" \
     test -s "$tmp/exports" -a -z "$(grep -v '^cleave_' "$tmp/exports")"
 for sym in cleave_predictor_open cleave_predict cleave_predict_many cleave_load_now \
-    cleave_predictor_errmsg cleave_version; do
+    cleave_predictor_errmsg cleave_version cleave_predictor_open_formulas cleave_predict_loading; do
     check "exports $sym" grep -qx "$sym" "$tmp/exports"
 done
 check "no oneDNN, OpenMP or libpfm dependency" \

@@ -597,7 +597,7 @@ static void test_text_errors(void **state)
 {
     (void)state;
     text_fails("nod x\n", CLEAVE_EPARSE,
-               "line 1: unknown directive 'nod' (graph, input, node, output)");
+               "line 1: unknown directive 'nod' (graph, input, node, output, exit)");
     text_fails("input x 1x3x8x8\nnode c1 convv k=4 <- x\n", CLEAVE_EPARSE,
                "line 2: node 'c1': unknown layer type 'convv'");
     text_fails("input x 1x3x8x8\nnode c1 conv k=4 <- y\n", CLEAVE_EINVAL,
@@ -788,7 +788,7 @@ static void test_load(void **state)
     assert_int_equal(plan_graph_load(&g, tmp, 0, err, sizeof err), CLEAVE_EPARSE);
     char want[600];
     snprintf(want, sizeof want,
-             "'%s': line 2: unknown directive 'bogus' (graph, input, node, output)", tmp);
+             "'%s': line 2: unknown directive 'bogus' (graph, input, node, output, exit)", tmp);
     assert_string_equal(err, want);
     assert_null(g);
     unlink(tmp);

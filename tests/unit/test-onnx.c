@@ -513,6 +513,67 @@ static void test_zoo_layers(void **state)
 
 /* ---- op mappings on small models ------------------------------------------------------------- */
 
+/* Import a chain x -> r1 -> r2 with a side exit r1 -> e (outputs r2 and e) whose ModelProto
+** also carries the metadata_props (field 14) KEY=VALUE pairs KV[0..2N). */
+static cleave_status exits_import(const char *const *kv, int n, plan_graph **g, char *err,
+                                  size_t errlen)
+{
+    model m;
+    m_init(&m, 13);
+    m_input(&m, "x", "1x4");
+    m_node(&m, "Relu", "r1", "x", "t1", NULL);
+    m_node(&m, "Relu", "r2", "t1", "t2", NULL);
+    m_node(&m, "Sigmoid", "e", "t1", "te", NULL);
+    m_output(&m, "t2", "1x4");
+    m_output(&m, "te", "1x4");
+    size_t len;
+    uint8_t *bytes = m_bytes(&m, &len);
+    pb out = {0};
+    pb_raw(&out, bytes, len);
+    free(bytes);
+    for (int i = 0; i < n; i++) {
+        pb e = {0};
+        pb_str(&e, 1, kv[2 * i]);
+        pb_str(&e, 2, kv[2 * i + 1]);
+        pb_msg(&out, 14, &e);
+    }
+    *g = NULL;
+    cleave_status rc = plan_onnx_read(g, out.p, out.len, 0, err, errlen);
+    free(out.p);
+    return rc;
+}
+
+static void test_exits_metadata(void **state)
+{
+    (void)state;
+    char err[512];
+    plan_graph *g = NULL;
+    static const char *const good[] = {"producer.note",    "ignored",
+                                       "cleave.exit.side", "from=t1 layers=e accuracy=0.25",
+                                       "cleave.exit.main", "accuracy=0.75"};
+    if (exits_import(good, 3, &g, err, sizeof err) != CLEAVE_OK)
+        fail_msg("%s", err);
+    assert_int_equal(g->nexits, 2);
+    assert_string_equal(g->exits[0].name, "side");
+    assert_int_equal(g->exits[0].from, plan_graph_find_node(g, "r1")); /* by tensor name */
+    assert_int_equal(g->exits[0].output, plan_graph_find_tensor(g, "te"));
+    assert_true(g->exits[0].accuracy == 0.25);
+    assert_int_equal(g->exits[1].from, -1);
+    plan_graph_destroy(g);
+
+    static const char *const acc[] = {"cleave.exit.side", "from=r1 layers=e accuracy=1.01"};
+    assert_int_equal(exits_import(acc, 1, &g, err, sizeof err), CLEAVE_EINVAL);
+    assert_null(g);
+    assert_string_equal(err, "metadata 'cleave.exit.side': exit 'side': accuracy 1.01 is outside "
+                             "[0, 1]");
+    static const char *const detached[] = {"cleave.exit.side", "from=r2 layers=e accuracy=0.5",
+                                           "cleave.exit.main", "accuracy=0.9"};
+    assert_int_equal(exits_import(detached, 2, &g, err, sizeof err), CLEAVE_EINVAL);
+    assert_string_equal(err, "exit 'side' does not attach to the main path at 'r2': layer 'e' "
+                             "reads 't1' (an exit's layers read only the output of its 'from' "
+                             "node and each other's)");
+}
+
 static void test_conv(void **state)
 {
     (void)state;
@@ -1218,6 +1279,7 @@ int main(void)
         cmocka_unit_test(test_zoo_matches_summaries),
         cmocka_unit_test(test_zoo_layers),
         cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_exits_metadata),
         cmocka_unit_test(test_conv_transpose),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_clip),
