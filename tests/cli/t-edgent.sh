@@ -11,6 +11,10 @@ EDGE=$SRC/data/devices/edgent-desktop.device
 P=(plan --model "$M" --end "$END" --edge "$EDGE" --algo edgent)
 
 expect_err 2 "cleave plan: --algo edgent needs --deadline MS" "${P[@]}"
+expect_err 2 "cleave plan: --objective, --fps and --sweep-fps do not combine with --algo edgent" \
+    "${P[@]}" --deadline 200 --objective both
+expect_err 2 "cleave plan: --objective, --fps and --sweep-fps do not combine with --algo edgent" \
+    "${P[@]}" --deadline 200 --fps 30
 expect_err 2 "cleave plan: option '--deadline' needs a positive number of ms, got '0'" \
     "${P[@]}" --deadline 0
 expect_err 2 "cleave plan: option '--deadline' needs a positive number of ms, got '-5'" \
