@@ -18,10 +18,12 @@
 ** inner_folds, seed) are held out, up to max_rounds trees are grown on the rest, the round
 ** count with the least held-out squared error is kept, and the model is refitted on every row
 ** with that many rounds.  Growing stops once GBDT_PATIENCE rounds have not improved on the
-** best (XGBoost's early_stopping_rounds): on a 2361-sample calibration the chosen counts were
-** mostly 20-50, so most of the 300 trees grown only to be discarded were never needed.  Trees are
-*stored as one flat array of nodes; a prediction walks
-** max_depth nodes per tree and allocates nothing.
+** best (XGBoost's early_stopping_rounds): on a 2131-sample calibration the chosen counts had a
+** median of 30, so most of the 300 trees grown only to be discarded were never needed.
+** Patience 20 rather than 50 halved the family's fit time there (3.5 s -> 1.8 s, one thread)
+** and left 32 of its 40 held-out R^2 within 0.01 (median move 0.001; the largest 0.63 -> 0.49,
+** argmax on static + dynamic features).  Trees are stored as one flat array of nodes; a
+** prediction walks max_depth nodes per tree and allocates nothing.
 **
 ** Defaults (fit_gbdt_settings_default): depth 4, at least 3 rows per leaf, nu = 0.1, up to 300
 ** rounds, subsample 0.8.
@@ -40,7 +42,7 @@
 #include "fit/family.h"
 
 #define GBDT_MIN_ROWS 10
-#define GBDT_PATIENCE 50 /* rounds without a better held-out error before stopping */
+#define GBDT_PATIENCE 20 /* rounds without a better held-out error before stopping */
 #define GBDT_MAX_TREES ((size_t)1 << 20)
 #define GBDT_MAX_NODES ((size_t)1 << 26)
 #define GBDT_NODE_BYTES 40 /* a saved node: feature, threshold, left, right, value */
