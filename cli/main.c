@@ -11,6 +11,7 @@ static const struct cli_cmd commands[] = {
     {"calibrate", cmd_calibrate, "calibrate a device once: profile, fit and report"},
     {"profile", cmd_profile, "time layers under synthetic load into the store"},
     {"plan", cmd_plan, "partition a model between end device and edge"},
+    {"run", cmd_run, "run a model, whole or split with an edge server"},
     {"bench", cmd_bench, "time layers on this machine's backend"},
     {"fit", cmd_fit, "fit latency models from stored samples"},
     {"predict", cmd_predict, "predict the latency of layers on a device"},

@@ -48,6 +48,13 @@ struct prof_kernel_ops {
     /* Copy tensor ROLE/IDX in plain layout into DST, which holds N floats; CLEAVE_EINVAL if the
     ** tensor does not exist or N is not its element count. Not timed; may allocate. */
     cleave_status (*read)(prof_kernel *k, prof_role role, int idx, float *dst, size_t n);
+    /* Replace input IDX (PROF_SRC only) with the N floats at SRC, given in the plain layout of
+    ** read(), converting to whatever layout the kernel holds it in; a later read() of the same
+    ** tensor returns exactly SRC.  This is how the runtime makes data flow from node to node.
+    ** CLEAVE_EINVAL ("layer 'conv' has no input tensor 1", "tensor has 48 elements, not 47")
+    ** with the message in ERR.  Not timed. */
+    cleave_status (*write)(prof_kernel *k, prof_role role, int idx, const float *src, size_t n,
+                           char *err, size_t errlen);
     void (*release)(prof_kernel *k);
 };
 
@@ -76,6 +83,12 @@ static inline cleave_status prof_kernel_read(prof_kernel *k, prof_role role, int
                                              size_t n)
 {
     return k->ops->read(k, role, idx, dst, n);
+}
+
+static inline cleave_status prof_kernel_write(prof_kernel *k, prof_role role, int idx,
+                                              const float *src, size_t n, char *err, size_t errlen)
+{
+    return k->ops->write(k, role, idx, src, n, err, errlen);
 }
 
 /* Release K and everything it owns; NULL is a harmless no-op. */

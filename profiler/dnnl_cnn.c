@@ -717,6 +717,19 @@ static cleave_status cnn_read(prof_kernel *pk, prof_role role, int idx, float *d
     return prof_dnnl_read(t->mem, &t->plain, dst, n, k->errmsg, sizeof k->errmsg);
 }
 
+/* Replace input IDX with SRC (plain NCHW); see backend.h. */
+static cleave_status cnn_write(prof_kernel *pk, prof_role role, int idx, const float *src, size_t n,
+                               char *err, size_t errlen)
+{
+    cnn_kernel *k = (cnn_kernel *)pk;
+    const char *type = cleave_layer_type_name(pk->layer.type);
+    if (role != PROF_SRC || idx < 0 || idx >= k->ninputs || !k->src[idx].mem) {
+        snprintf(err, errlen, "layer '%s' has no input tensor %d", type ? type : "?", idx);
+        return CLEAVE_EINVAL;
+    }
+    return prof_dnnl_write(k->src[idx].mem, &k->src[idx].plain, src, n, err, errlen);
+}
+
 /* Free K and everything it owns; tolerates a kernel that prepare left half built. */
 static void cnn_release(prof_kernel *pk)
 {
@@ -742,7 +755,7 @@ static void cnn_release(prof_kernel *pk)
     free(k);
 }
 
-static const struct prof_kernel_ops cnn_ops = {cnn_run, cnn_read, cnn_release};
+static const struct prof_kernel_ops cnn_ops = {cnn_run, cnn_read, cnn_write, cnn_release};
 
 /* Prepare L (validated) on oneDNN for THREADS threads; see backend.h for the contract.  Order
 ** matters: the thread count is set before any primitive descriptor exists, the descriptor is

@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -182,6 +183,31 @@ cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain,
         return prof_dnnl_fail(s, "read-back", err, errlen);
     rc = reorder(mem, md, out, plain, err, errlen);
     dnnl_memory_destroy(out);
+    return rc;
+}
+
+cleave_status prof_dnnl_write(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, const float *src,
+                              size_t n, char *err, size_t errlen)
+{
+    dnnl_engine_t eng;
+    dnnl_memory_t in = NULL;
+    const dnnl_memory_desc_t *md = NULL;
+    if (!mem || !src || n != prof_dnnl_md_elems(plain)) {
+        if (err && errlen)
+            snprintf(err, errlen, "tensor has %zu elements, not %zu", prof_dnnl_md_elems(plain), n);
+        return CLEAVE_EINVAL;
+    }
+    cleave_status rc = prof_dnnl_engine(&eng, NULL, err, errlen);
+    if (rc != CLEAVE_OK)
+        return rc;
+    /* oneDNN only reads a reorder's source, so wrapping the caller's const buffer is safe. */
+    dnnl_status_t s = dnnl_memory_get_memory_desc(mem, &md);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&in, plain, eng, (void *)(uintptr_t)src);
+    if (s != dnnl_success)
+        return prof_dnnl_fail(s, "write", err, errlen);
+    rc = reorder(in, plain, mem, md, err, errlen);
+    dnnl_memory_destroy(in);
     return rc;
 }
 

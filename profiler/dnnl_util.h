@@ -48,6 +48,11 @@ cleave_status prof_dnnl_mem_zero(dnnl_memory_t *mem, const dnnl_memory_desc_t *m
 cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, float *dst,
                              size_t n, char *err, size_t errlen);
 
+/* Copy SRC (N floats in the plain layout PLAIN) into MEM (whatever its layout).  Returns
+** CLEAVE_EINVAL when N does not equal PLAIN's element count. */
+cleave_status prof_dnnl_write(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, const float *src,
+                              size_t n, char *err, size_t errlen);
+
 /* Create zero-filled memory for the optional buffer QUERY of PD (dnnl_query_scratchpad_md or
 ** dnnl_query_workspace_md); *MEM stays NULL when the primitive needs none. */
 cleave_status prof_dnnl_extra_alloc(const_dnnl_primitive_desc_t pd, dnnl_query_t query,

@@ -301,6 +301,25 @@ static cleave_status port_read(prof_kernel *pk, prof_role role, int idx, float *
     return CLEAVE_OK;
 }
 
+/* Replace the input with SRC (plain); see backend.h.  Reshape's output is its input, so
+** writing it sets both. */
+static cleave_status port_write(prof_kernel *pk, prof_role role, int idx, const float *src,
+                                size_t n, char *err, size_t errlen)
+{
+    port_kernel *k = (port_kernel *)pk;
+    const char *type = cleave_layer_type_name(pk->layer.type);
+    if (role != PROF_SRC || idx != 0) {
+        snprintf(err, errlen, "layer '%s' has no input tensor %d", type ? type : "?", idx);
+        return CLEAVE_EINVAL;
+    }
+    if (!src || n != k->src_elems) {
+        snprintf(err, errlen, "tensor has %zu elements, not %zu", k->src_elems, n);
+        return CLEAVE_EINVAL;
+    }
+    memcpy(k->src, src, n * sizeof *src);
+    return CLEAVE_OK;
+}
+
 static void port_release(prof_kernel *pk)
 {
     port_kernel *k = (port_kernel *)pk;
@@ -313,7 +332,7 @@ static void port_release(prof_kernel *pk)
     free(k);
 }
 
-static const struct prof_kernel_ops port_ops = {port_run, port_read, port_release};
+static const struct prof_kernel_ops port_ops = {port_run, port_read, port_write, port_release};
 
 /* Prepare L (validated; one of argmax, dropout, pad, transpose, slice, reshape) for THREADS
 ** threads; see backend.h for the contract.  The output shape is the catalogue's
