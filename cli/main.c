@@ -12,6 +12,7 @@ static const struct cli_cmd commands[] = {
     {"profile", cmd_profile, "time layers under synthetic load into the store"},
     {"plan", cmd_plan, "partition a model between end device and edge"},
     {"run", cmd_run, "run a model, whole or split with an edge server"},
+    {"validate", cmd_validate, "compare predicted with measured latency per node"},
     {"bench", cmd_bench, "time layers on this machine's backend"},
     {"fit", cmd_fit, "fit latency models from stored samples"},
     {"predict", cmd_predict, "predict the latency of layers on a device"},
