@@ -4,6 +4,7 @@
 */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,21 +13,35 @@
 #include "common/json.h"
 #include "common/sysinfo.h"
 #include "planner/graph.h"
+#include "runtime/coinfer.h"
 #include "runtime/exec.h"
 #include "runtime/wire.h"
 
 static const char usage[] =
     "usage: cleave run --model FILE [--threads N] [--reps R] [--warmup W] [--seed S]\n"
     "                  [--unknown-op error|fallback] [--json]\n"
+    "       cleave run --model FILE --plan PLAN.json --edge HOST:PORT [--algo NAME]\n"
+    "                  [--rtt MS] [--up MBPS] [--down MBPS] [--timeout S] [...as above]\n"
     "\n"
     "Run MODEL (ONNX, or the text graph format of docs/graph-format.md) with random weights\n"
     "drawn from SEED, node by node on the profiler's backends, data flowing between nodes, and\n"
     "print every node's latency (the median over R timed passes after W untimed ones), the\n"
     "total, and a CRC-32 of every output (equal seeds and threads give equal outputs).\n"
     "\n"
+    "With --plan and --edge, run it split: this process is the end device, the `cleave serve`\n"
+    "at HOST:PORT the edge; PLAN.json is `cleave plan --json` output (docs/plan-json.md) and\n"
+    "--algo picks its plan (default mincut).  Every cut tensor crosses once per direction over\n"
+    "TCP (docs/coinference.md); the measured end-to-end latency (median over the passes) is\n"
+    "printed next to the plan's prediction, recomputed from the document's own costs.\n"
+    "\n"
     "    --threads N      threads every layer runs with (default: online CPUs)\n"
     "    --reps R         timed passes (default 10); --warmup W untimed passes (default 2)\n"
     "    --seed S         weights and inputs (default 1)\n"
+    "    --rtt MS         add MS of round-trip delay in-process: each side waits MS/2 before\n"
+    "                     each burst it sends (for links that cannot delay: no tc netem)\n"
+    "    --up/--down MBPS pace what this process sends (up) / what the edge sends (down) with\n"
+    "                     an in-process token bucket (default: unpaced)\n"
+    "    --timeout S      give up when the edge is silent for S seconds (default 120)\n"
     "    --json           the same numbers as one JSON object\n";
 
 /* The outputs' CRC-32 lines. */
@@ -47,6 +62,15 @@ static void print_outputs(const plan_graph *g, rt_exec *x, int json)
             printf("output '%s' %s crc32 %08x\n", g->tensors[t].name, shape, (unsigned)crc);
         }
     }
+}
+
+/* Nodes PLAN places on the edge. */
+static int plan_count(const rt_plan *plan, const plan_graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        n += plan->on_edge[i] != 0;
+    return n;
 }
 
 /* The local run: measure and print. */
@@ -110,9 +134,191 @@ done:
     return code;
 }
 
+static int parse_nonneg(const char *opt, const char *val, double *out)
+{
+    char *end;
+    double v = strtod(val, &end);
+    if (end == val || *end || !isfinite(v) || v < 0)
+        return cli_usage_error("run", "option '%s' needs a number >= 0, got '%s'", opt, val);
+    *out = v;
+    return CLI_OK;
+}
+
+/* Read the whole file PATH into *DATA (caller frees). */
+static int read_file(const char *path, unsigned char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    *data = NULL;
+    if (!f)
+        return cli_error("cannot read '%s': %s", path, strerror(errno));
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            unsigned char *nd = realloc(*data, cap ? 2 * cap : 65536);
+            if (!nd) {
+                fclose(f);
+                free(*data);
+                *data = NULL;
+                return cli_error("out of memory reading '%s'", path);
+            }
+            *data = nd;
+            cap = cap ? 2 * cap : 65536;
+        }
+        size_t r = fread(*data + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(*data);
+        *data = NULL;
+        return cli_error("cannot read '%s': %s", path, strerror(errno));
+    }
+    *len = n;
+    return CLI_OK;
+}
+
+/* The end role: read the plan, connect, run the passes, print measured next to predicted. */
+static int run_end(const plan_graph *g, const char *model, unsigned flags, const char *plan_path,
+                   const char *algo, const char *edge, const rt_link *link, int timeout,
+                   int threads, int reps, int warmup, uint64_t seed, int json)
+{
+    char err[1024];
+    rt_plan plan;
+    rt_end *e = NULL;
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    double *wall = NULL, *endc = NULL, *edgec = NULL, *comm = NULL;
+    rt_end_stats st = {0};
+    int code;
+    if (rt_plan_read(&plan, plan_path, algo, g, err, sizeof err) != CLEAVE_OK)
+        return cli_error("%s", err);
+    if ((code = read_file(model, &bytes, &len)) != CLI_OK)
+        goto done;
+    wall = calloc((size_t)reps, sizeof *wall);
+    endc = calloc((size_t)reps, sizeof *endc);
+    edgec = calloc((size_t)reps, sizeof *edgec);
+    comm = calloc((size_t)reps, sizeof *comm);
+    if (!wall || !endc || !edgec || !comm) {
+        code = cli_error("out of memory");
+        goto done;
+    }
+    if (rt_end_open(&e, edge, g, bytes, len, flags, plan.on_edge, threads, seed, link, timeout, err,
+                    sizeof err) != CLEAVE_OK) {
+        code = cli_error("%s", err);
+        goto done;
+    }
+    for (int r = -warmup; r < reps; r++) {
+        if (rt_end_infer(e, &st, err, sizeof err) != CLEAVE_OK) {
+            code = cli_error("%s", err);
+            goto done;
+        }
+        if (r >= 0) {
+            wall[r] = st.wall_us;
+            endc[r] = st.end_us;
+            edgec[r] = st.edge_us;
+            comm[r] = st.comm_us;
+        }
+    }
+    double mw = rt_median(wall, reps), me = rt_median(endc, reps);
+    double mg = rt_median(edgec, reps), mc = rt_median(comm, reps);
+    double err_pct =
+        plan.has_costs && plan.total_us > 0 ? 100.0 * (mw - plan.total_us) / plan.total_us : NAN;
+    if (json) {
+        printf("{\"model\": ");
+        cl_json_string(stdout, model);
+        printf(", \"plan\": ");
+        cl_json_string(stdout, plan_path);
+        printf(", \"algo\": ");
+        cl_json_string(stdout, algo);
+        printf(", \"edge\": ");
+        cl_json_string(stdout, edge);
+        printf(", \"threads\": %d, \"seed\": %llu, \"reps\": %d, \"warmup\": %d,\n", threads,
+               (unsigned long long)seed, reps, warmup);
+        printf(" \"link\": {\"up_mbps\": %g, \"down_mbps\": %g, \"rtt_ms\": %g},\n", link->up_mbps,
+               link->down_mbps, link->rtt_ms);
+        printf(" \"edge_nodes\": %d, \"segments\": %d, \"rounds\": %d, \"up_bytes\": %llu, "
+               "\"down_bytes\": %llu,\n",
+               plan_count(&plan, g), plan.segments, st.rounds, (unsigned long long)st.up_bytes,
+               (unsigned long long)st.down_bytes);
+        printf(" \"measured\": {\"total_us\": ");
+        cl_json_number(stdout, mw);
+        printf(", \"end_us\": ");
+        cl_json_number(stdout, me);
+        printf(", \"edge_us\": ");
+        cl_json_number(stdout, mg);
+        printf(", \"comm_us\": ");
+        cl_json_number(stdout, mc);
+        printf("},\n \"predicted\": {\"total_us\": ");
+        cl_json_number(stdout, plan.has_costs ? plan.total_us : NAN);
+        printf(", \"end_us\": ");
+        cl_json_number(stdout, plan.has_costs ? plan.end_us : NAN);
+        printf(", \"edge_us\": ");
+        cl_json_number(stdout, plan.has_costs ? plan.edge_us : NAN);
+        printf(", \"up_us\": ");
+        cl_json_number(stdout, plan.has_costs ? plan.up_us : NAN);
+        printf(", \"down_us\": ");
+        cl_json_number(stdout, plan.has_costs ? plan.down_us : NAN);
+        printf(", \"document_total_us\": ");
+        cl_json_number(stdout, plan.doc_total_us);
+        printf("},\n \"error_pct\": ");
+        cl_json_number(stdout, err_pct);
+        printf(",\n \"outputs\": [");
+        print_outputs(g, rt_end_exec(e), 1);
+        printf("]}\n");
+    } else {
+        printf("model '%s' split by plan '%s' of '%s' with the edge at %s: %d of %d nodes on the "
+               "edge in %d segment%s, %d threads, seed %llu, median of %d passes (%d warm-up)\n",
+               model, algo, plan_path, edge, plan_count(&plan, g), g->nnodes, plan.segments,
+               plan.segments == 1 ? "" : "s", threads, (unsigned long long)seed, reps, warmup);
+        printf("%-10s %12s %12s %12s %12s\n", "", "total_ms", "end_ms", "edge_ms", "transfer_ms");
+        printf("%-10s %12.2f %12.2f %12.2f %12.2f\n", "measured", mw / 1e3, me / 1e3, mg / 1e3,
+               mc / 1e3);
+        if (plan.has_costs)
+            printf("%-10s %12.2f %12.2f %12.2f %12.2f   (up %.2f + down %.2f)\n", "predicted",
+                   plan.total_us / 1e3, plan.end_us / 1e3, plan.edge_us / 1e3,
+                   (plan.up_us + plan.down_us) / 1e3, plan.up_us / 1e3, plan.down_us / 1e3);
+        else
+            printf("predicted: the plan document has no node and tensor costs\n");
+        printf("per pass: %llu bytes up, %llu bytes down, %d round trip%s",
+               (unsigned long long)st.up_bytes, (unsigned long long)st.down_bytes, st.rounds,
+               st.rounds == 1 ? "" : "s");
+        if (isfinite(err_pct))
+            printf("; measured vs predicted total: %+.1f%%", err_pct);
+        printf("\n");
+        print_outputs(g, rt_end_exec(e), 0);
+    }
+done:
+    rt_end_close(e);
+    rt_plan_release(&plan);
+    free(bytes);
+    free(wall);
+    free(endc);
+    free(edgec);
+    free(comm);
+    return code;
+}
+
 int cmd_run(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_THREADS, O_REPS, O_WARMUP, O_SEED, O_UNKNOWN, O_JSON };
+    enum {
+        O_MODEL = 256,
+        O_THREADS,
+        O_REPS,
+        O_WARMUP,
+        O_SEED,
+        O_UNKNOWN,
+        O_JSON,
+        O_PLAN,
+        O_EDGE,
+        O_ALGO,
+        O_RTT,
+        O_UP,
+        O_DOWN,
+        O_TIMEOUT
+    };
     static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
                                              {"threads", required_argument, NULL, O_THREADS},
                                              {"reps", required_argument, NULL, O_REPS},
@@ -120,9 +326,18 @@ int cmd_run(int argc, char **argv)
                                              {"seed", required_argument, NULL, O_SEED},
                                              {"unknown-op", required_argument, NULL, O_UNKNOWN},
                                              {"json", no_argument, NULL, O_JSON},
+                                             {"plan", required_argument, NULL, O_PLAN},
+                                             {"edge", required_argument, NULL, O_EDGE},
+                                             {"algo", required_argument, NULL, O_ALGO},
+                                             {"rtt", required_argument, NULL, O_RTT},
+                                             {"up", required_argument, NULL, O_UP},
+                                             {"down", required_argument, NULL, O_DOWN},
+                                             {"timeout", required_argument, NULL, O_TIMEOUT},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *model = NULL;
+    const char *model = NULL, *plan = NULL, *edge = NULL, *algo = "mincut";
+    long timeout = 120;
+    rt_link link = {0, 0, 0};
     long threads = 0, reps = 10, warmup = 2, seed = 1;
     unsigned flags = 0;
     int json = 0, c;
@@ -157,6 +372,25 @@ int cmd_run(int argc, char **argv)
                                        optarg);
             break;
         case O_JSON: json = 1; break;
+        case O_PLAN: plan = optarg; break;
+        case O_EDGE: edge = optarg; break;
+        case O_ALGO: algo = optarg; break;
+        case O_RTT:
+            if (parse_nonneg("--rtt", optarg, &link.rtt_ms))
+                return CLI_USAGE;
+            break;
+        case O_UP:
+            if (parse_nonneg("--up", optarg, &link.up_mbps))
+                return CLI_USAGE;
+            break;
+        case O_DOWN:
+            if (parse_nonneg("--down", optarg, &link.down_mbps))
+                return CLI_USAGE;
+            break;
+        case O_TIMEOUT:
+            if (cli_parse_int("run", "--timeout", optarg, 1, 86400, &timeout))
+                return CLI_USAGE;
+            break;
         case 'h': fputs(usage, stdout); return cli_finish(CLI_OK);
         default: return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
         }
@@ -165,6 +399,10 @@ int cmd_run(int argc, char **argv)
         return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
     if (!model)
         return cli_usage_error("run", "--model is required");
+    if ((plan != NULL) != (edge != NULL))
+        return cli_usage_error("run", "--plan and --edge go together");
+    if (!plan && (link.rtt_ms > 0 || link.up_mbps > 0 || link.down_mbps > 0))
+        return cli_usage_error("run", "--rtt, --up and --down need --plan and --edge");
     if (threads == 0) {
         cl_sysinfo_read(&si);
         threads = si.cores > 0 ? si.cores : 1;
@@ -174,7 +412,10 @@ int cmd_run(int argc, char **argv)
     plan_graph *g = NULL;
     if (plan_graph_load(&g, model, flags, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
-    int code = run_local(g, model, (int)threads, (int)reps, (int)warmup, (uint64_t)seed, json);
+    int code =
+        plan ? run_end(g, model, flags, plan, algo, edge, &link, (int)timeout, (int)threads,
+                       (int)reps, (int)warmup, (uint64_t)seed, json)
+             : run_local(g, model, (int)threads, (int)reps, (int)warmup, (uint64_t)seed, json);
     plan_graph_destroy(g);
     return cli_finish(code);
 }

@@ -13,6 +13,7 @@ static const struct cli_cmd commands[] = {
     {"plan", cmd_plan, "partition a model between end device and edge"},
     {"run", cmd_run, "run a model, whole or split with an edge server"},
     {"validate", cmd_validate, "compare predicted with measured latency per node"},
+    {"serve", cmd_serve, "serve as the edge of split (co-inference) runs"},
     {"bench", cmd_bench, "time layers on this machine's backend"},
     {"fit", cmd_fit, "fit latency models from stored samples"},
     {"predict", cmd_predict, "predict the latency of layers on a device"},
