@@ -82,6 +82,7 @@ typedef struct cnn_kernel {
     int nargs;
     dnnl_exec_arg_t args[CNN_MAX_ARGS];
     char errmsg[160]; /* why the last run() or read() failed: they have no err buffer */
+    prof_dnnl_xfer wr[CLEAVE_MAX_INPUTS], rd; /* cached write() of each input, read() of dst */
 } cnn_kernel;
 
 /* One oneDNN eltwise step of an activation: y = alg(alpha, beta)(x). */
@@ -714,6 +715,9 @@ static cleave_status cnn_read(prof_kernel *pk, prof_role role, int idx, float *d
                  name, idx);
         return CLEAVE_EINVAL;
     }
+    if (t == &k->t[T_DST]) /* the runtime reads every output on every pass: keep the reorder */
+        return prof_dnnl_xfer_run(&k->rd, 0, t->mem, &t->plain, dst, n, k->errmsg,
+                                  sizeof k->errmsg);
     return prof_dnnl_read(t->mem, &t->plain, dst, n, k->errmsg, sizeof k->errmsg);
 }
 
@@ -727,7 +731,8 @@ static cleave_status cnn_write(prof_kernel *pk, prof_role role, int idx, const f
         snprintf(err, errlen, "layer '%s' has no input tensor %d", type ? type : "?", idx);
         return CLEAVE_EINVAL;
     }
-    return prof_dnnl_write(k->src[idx].mem, &k->src[idx].plain, src, n, err, errlen);
+    return prof_dnnl_xfer_run(&k->wr[idx], 1, k->src[idx].mem, &k->src[idx].plain, (float *)src, n,
+                              err, errlen);
 }
 
 /* Free K and everything it owns; tolerates a kernel that prepare left half built. */
@@ -752,6 +757,9 @@ static void cnn_release(prof_kernel *pk)
         dnnl_memory_destroy(k->scratchpad);
     if (k->workspace)
         dnnl_memory_destroy(k->workspace);
+    for (int i = 0; i < CLEAVE_MAX_INPUTS; i++)
+        prof_dnnl_xfer_release(&k->wr[i]);
+    prof_dnnl_xfer_release(&k->rd);
     free(k);
 }
 
