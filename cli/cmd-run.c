@@ -52,6 +52,10 @@ static void print_outputs(const plan_graph *g, rt_exec *x, int json)
         size_t n;
         const float *d = rt_exec_tensor(x, t, &n);
         char shape[128];
+        if (!d) { /* the backend could not convert it back to plain */
+            fprintf(stderr, "cleave: error: output '%s' cannot be read back\n", g->tensors[t].name);
+            continue;
+        }
         plan_shape_format(&g->tensors[t].shape, g->tensors[t].rank, shape, sizeof shape);
         uint32_t crc = rt_checksum(d, n * sizeof *d);
         if (json) {

@@ -55,6 +55,14 @@ struct prof_kernel_ops {
     ** with the message in ERR.  Not timed. */
     cleave_status (*write)(prof_kernel *k, prof_role role, int idx, const float *src, size_t n,
                            char *err, size_t errlen);
+    /* The kernel's own buffer for input IDX (PROF_SRC) or the output (PROF_DST) in the layout
+    ** it keeps it in: *PTR, its *BYTES, and *LAYOUT, a key that two tensors share only when
+    ** their dims and memory formats are the same, so that one may be copied into the other
+    ** byte for byte (the runtime does this between nodes instead of converting to plain and
+    ** back).  Returns 0, or -1 when there is no such buffer (use read() and write()).  NULL
+    ** when the backend offers none. */
+    int (*native)(prof_kernel *k, prof_role role, int idx, void **ptr, size_t *bytes,
+                  uint64_t *layout);
     void (*release)(prof_kernel *k);
 };
 
@@ -89,6 +97,22 @@ static inline cleave_status prof_kernel_write(prof_kernel *k, prof_role role, in
                                               const float *src, size_t n, char *err, size_t errlen)
 {
     return k->ops->write(k, role, idx, src, n, err, errlen);
+}
+
+static inline int prof_kernel_native(prof_kernel *k, prof_role role, int idx, void **ptr,
+                                     size_t *bytes, uint64_t *layout)
+{
+    return k->ops->native ? k->ops->native(k, role, idx, ptr, bytes, layout) : -1;
+}
+
+/* FNV-1a over N bytes at P continuing from H (start with PROF_LAYOUT_SEED): layout keys. */
+#define PROF_LAYOUT_SEED 0xcbf29ce484222325ULL
+static inline uint64_t prof_layout_hash(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
 }
 
 /* Release K and everything it owns; NULL is a harmless no-op. */

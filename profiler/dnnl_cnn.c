@@ -735,6 +735,25 @@ static cleave_status cnn_write(prof_kernel *pk, prof_role role, int idx, const f
                               err, errlen);
 }
 
+/* The memory of input IDX or of the output, keyed by its memory descriptor (dims, format,
+** strides, blocking: the whole descriptor, so equal keys mean equal byte layouts); see
+** backend.h. */
+static int cnn_native(prof_kernel *pk, prof_role role, int idx, void **ptr, size_t *bytes,
+                      uint64_t *layout)
+{
+    cnn_kernel *k = (cnn_kernel *)pk;
+    const dnnl_memory_desc_t *md = NULL;
+    dnnl_memory_t mem = role == PROF_DST                                   ? k->t[T_DST].mem
+                        : role == PROF_SRC && idx >= 0 && idx < k->ninputs ? k->src[idx].mem
+                                                                           : NULL;
+    if (!mem || dnnl_memory_get_memory_desc(mem, &md) != dnnl_success ||
+        dnnl_memory_get_data_handle(mem, ptr) != dnnl_success || !*ptr)
+        return -1;
+    *bytes = dnnl_memory_desc_get_size(md);
+    *layout = prof_layout_hash(PROF_LAYOUT_SEED, md, sizeof *md);
+    return 0;
+}
+
 /* Free K and everything it owns; tolerates a kernel that prepare left half built. */
 static void cnn_release(prof_kernel *pk)
 {
@@ -763,7 +782,8 @@ static void cnn_release(prof_kernel *pk)
     free(k);
 }
 
-static const struct prof_kernel_ops cnn_ops = {cnn_run, cnn_read, cnn_write, cnn_release};
+static const struct prof_kernel_ops cnn_ops = {cnn_run, cnn_read, cnn_write, cnn_native,
+                                               cnn_release};
 
 /* Prepare L (validated) on oneDNN for THREADS threads; see backend.h for the contract.  Order
 ** matters: the thread count is set before any primitive descriptor exists, the descriptor is

@@ -304,7 +304,8 @@ static void rnn_release(prof_kernel *pk)
     free(k);
 }
 
-static const struct prof_kernel_ops rnn_ops = {rnn_run, rnn_read, rnn_write, rnn_release};
+/* No native() here: recurrent layers convert through read() and write(). */
+static const struct prof_kernel_ops rnn_ops = {rnn_run, rnn_read, rnn_write, NULL, rnn_release};
 
 /* Prepare recurrent layer L (validated) on oneDNN for THREADS threads; see backend.h for the
 ** contract.  Order matters: the thread count is set before any primitive descriptor exists,

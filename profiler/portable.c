@@ -320,6 +320,24 @@ static cleave_status port_write(prof_kernel *pk, prof_role role, int idx, const 
     return CLEAVE_OK;
 }
 
+/* The plain buffers, keyed by "plain" and their dims; argmax's output (integers) and reshape
+** have none.  See backend.h. */
+static int port_native(prof_kernel *pk, prof_role role, int idx, void **ptr, size_t *bytes,
+                       uint64_t *layout)
+{
+    port_kernel *k = (port_kernel *)pk;
+    const int64_t *dims = role == PROF_SRC ? k->in : k->out;
+    float *buf = role == PROF_SRC ? k->src : k->dst;
+    if ((role != PROF_SRC && role != PROF_DST) || idx != 0 || !buf ||
+        pk->layer.type == CLEAVE_LAYER_RESHAPE || (role == PROF_DST && k->idx))
+        return -1;
+    *ptr = buf;
+    *bytes = (role == PROF_SRC ? k->src_elems : k->dst_elems) * sizeof *buf;
+    *layout =
+        prof_layout_hash(prof_layout_hash(PROF_LAYOUT_SEED, "plain", 5), dims, 4 * sizeof *dims);
+    return 0;
+}
+
 static void port_release(prof_kernel *pk)
 {
     port_kernel *k = (port_kernel *)pk;
@@ -332,7 +350,8 @@ static void port_release(prof_kernel *pk)
     free(k);
 }
 
-static const struct prof_kernel_ops port_ops = {port_run, port_read, port_write, port_release};
+static const struct prof_kernel_ops port_ops = {port_run, port_read, port_write, port_native,
+                                                port_release};
 
 /* Prepare L (validated; one of argmax, dropout, pad, transpose, slice, reshape) for THREADS
 ** threads; see backend.h for the contract.  The output shape is the catalogue's

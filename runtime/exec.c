@@ -20,6 +20,8 @@ struct rt_exec {
     prof_kernel **kernels; /* nnodes, NULL for zero-cost and remote nodes */
     float **data;          /* ntensors plain buffers */
     size_t *elems;         /* ntensors */
+    int *native;           /* ntensors: node whose kernel output holds the value, or -1 */
+    unsigned char *plain;  /* ntensors: data[t] holds the value */
     float *scratch;        /* broadcast expansion, scratch_elems floats */
     size_t scratch_elems;
 };
@@ -89,9 +91,13 @@ cleave_status rt_exec_create(rt_exec **out, const plan_graph *g, const unsigned 
     x->kernels = calloc((size_t)g->nnodes, sizeof *x->kernels);
     x->data = calloc((size_t)g->ntensors, sizeof *x->data);
     x->elems = calloc((size_t)g->ntensors, sizeof *x->elems);
-    if (!x->local || !x->kernels || !x->data || !x->elems)
+    x->native = malloc((size_t)g->ntensors * sizeof *x->native);
+    x->plain = malloc((size_t)g->ntensors);
+    if (!x->local || !x->kernels || !x->data || !x->elems || !x->native || !x->plain)
         goto nomem;
+    memset(x->plain, 1, (size_t)g->ntensors);
     for (int t = 0; t < g->ntensors; t++) {
+        x->native[t] = -1;
         x->elems[t] = shape_elems(&g->tensors[t].shape);
         x->data[t] = calloc(x->elems[t] ? x->elems[t] : 1, sizeof(float));
         if (!x->data[t])
@@ -145,17 +151,32 @@ void rt_exec_destroy(rt_exec *x)
     free(x->kernels);
     free(x->data);
     free(x->elems);
+    free(x->native);
+    free(x->plain);
     free(x->local);
     free(x->scratch);
     free(x);
 }
 
+/* Make data[T] hold T's value: read it out of the producing kernel if it is only there. */
+static cleave_status materialize(rt_exec *x, int t)
+{
+    if (x->plain[t])
+        return CLEAVE_OK;
+    cleave_status rc =
+        prof_kernel_read(x->kernels[x->native[t]], PROF_DST, 0, x->data[t], x->elems[t]);
+    x->plain[t] = rc == CLEAVE_OK;
+    return rc;
+}
+
 float *rt_exec_tensor(rt_exec *x, int t, size_t *elems)
 {
-    if (!x || t < 0 || t >= x->g->ntensors)
+    if (!x || t < 0 || t >= x->g->ntensors || materialize(x, t) != CLEAVE_OK)
         return NULL;
     if (elems)
         *elems = x->elems[t];
+    /* The caller may write: from now on the plain buffer is the only copy. */
+    x->native[t] = -1;
     return x->data[t];
 }
 
@@ -165,6 +186,8 @@ void rt_exec_fill_inputs(rt_exec *x)
         int t = x->g->inputs[i];
         uint64_t s = derived_seed(x->seed, 0x696e707574ULL, t);
         cl_rng_fill(x->data[t], x->elems[t], &s, -1.0f, 1.0f);
+        x->plain[t] = 1;
+        x->native[t] = -1;
     }
 }
 
@@ -205,7 +228,23 @@ static cleave_status write_inputs(rt_exec *x, const plan_node *n, prof_kernel *k
     for (int i = 0; i < n->ninputs && i < nk; i++) {
         const plan_tensor *t = &x->g->tensors[n->inputs[i]];
         size_t want = kernel_in_elems(l, i), have = x->elems[n->inputs[i]];
-        const float *src = x->data[n->inputs[i]];
+        int tid = n->inputs[i];
+        /* The producer's output is in the layout this kernel wants: copy it over as it is. */
+        void *from, *to;
+        size_t fb, tb;
+        uint64_t fl, tl;
+        if (x->native[tid] >= 0 && have == want &&
+            prof_kernel_native(x->kernels[x->native[tid]], PROF_DST, 0, &from, &fb, &fl) == 0 &&
+            prof_kernel_native(k, PROF_SRC, i, &to, &tb, &tl) == 0 && fl == tl && fb == tb) {
+            memcpy(to, from, fb);
+            continue;
+        }
+        cleave_status mrc = materialize(x, tid);
+        if (mrc != CLEAVE_OK) {
+            snprintf(err, errlen, "node '%s': cannot read input '%s' back", n->name, t->name);
+            return mrc;
+        }
+        const float *src = x->data[tid];
         if (have != want) {
             if (n->flags & PLAN_NODE_UNKNOWN)
                 return CLEAVE_OK; /* the stand-in keeps its seeded data */
@@ -239,6 +278,17 @@ static cleave_status read_output(rt_exec *x, const plan_node *n, prof_kernel *k,
     float *dst = x->data[n->output];
     cleave_status rc;
 
+    void *ptr;
+    size_t bytes;
+    uint64_t layout;
+    if (have == want && prof_kernel_native(k, PROF_DST, 0, &ptr, &bytes, &layout) == 0) {
+        /* Leave it in the kernel; materialize() reads it when someone needs it plain. */
+        x->native[n->output] = (int)(n - x->g->nodes);
+        x->plain[n->output] = 0;
+        return CLEAVE_OK;
+    }
+    x->native[n->output] = -1;
+    x->plain[n->output] = 1;
     if (have == want) {
         rc = prof_kernel_read(k, PROF_DST, 0, dst, want);
     } else if (is_recurrent(l->type) && want == (size_t)(l->dirs * l->n * l->k)) {
@@ -284,7 +334,14 @@ cleave_status rt_exec_run_node(rt_exec *x, int node, double *run_us, char *err, 
                      "node '%s': a zero-cost node needs one input of its output's size", n->name);
             return CLEAVE_EINVAL;
         }
-        memcpy(x->data[n->output], x->data[n->inputs[0]], x->elems[n->output] * sizeof(float));
+        /* The value stays where it is: in the producer's kernel (reshape keeps the element
+        ** order, and layout keys include the dims, so no consumer mistakes it for its own
+        ** layout) or in the plain buffer. */
+        int in = n->inputs[0];
+        x->native[n->output] = x->native[in];
+        x->plain[n->output] = x->plain[in];
+        if (x->plain[in])
+            memcpy(x->data[n->output], x->data[in], x->elems[n->output] * sizeof(float));
         return CLEAVE_OK;
     }
     cleave_status rc = write_inputs(x, n, k, err, errlen);

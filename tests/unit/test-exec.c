@@ -137,6 +137,53 @@ static void test_write_errors(void **state)
     prof_kernel_release(k);
 }
 
+/* Layout keys: an nhwc output and the nhwc input of the next eltwise match (same bytes); other
+** dims, or a plain buffer against a oneDNN one, do not; recurrent kernels offer no buffer. */
+static void test_native_keys(void **state)
+{
+    (void)state;
+    static const char *const specs[] = {"relu n=1 c=8 h=4 w=4",    "sigmoid n=1 c=8 h=4 w=4",
+                                        "relu n=1 c=8 h=5 w=4",    "dropout n=1 c=8 h=4 w=4",
+                                        "dropout n=1 c=8 h=4 w=4", "gru t=2 n=1 c=3 k=2"};
+    prof_kernel *k[6];
+    char err[256];
+    void *p[6][2];
+    size_t b[6][2];
+    uint64_t key[6][2];
+    for (int i = 0; i < 6; i++) {
+        cleave_layer l;
+        assert_int_equal(cleave_layer_parse(&l, specs[i], err, sizeof err), CLEAVE_OK);
+        assert_int_equal(prof_kernel_prepare(&k[i], &l, 1, 3, err, sizeof err), CLEAVE_OK);
+        if (i == 5) {
+            assert_int_equal(prof_kernel_native(k[i], PROF_SRC, 0, &p[i][0], &b[i][0], &key[i][0]),
+                             -1);
+            continue;
+        }
+        assert_int_equal(prof_kernel_native(k[i], PROF_SRC, 0, &p[i][0], &b[i][0], &key[i][0]), 0);
+        assert_int_equal(prof_kernel_native(k[i], PROF_DST, 0, &p[i][1], &b[i][1], &key[i][1]), 0);
+        assert_int_equal(prof_kernel_native(k[i], PROF_SRC, 1, &p[i][0], &b[i][0], &key[i][0]), -1);
+    }
+    assert_true(key[0][1] == key[1][0] && b[0][1] == b[1][0] && b[0][1] == 8 * 16 * 4);
+    assert_true(key[0][1] != key[2][0]);
+    assert_true(key[3][1] == key[4][0] && key[3][0] == key[3][1]);
+    assert_true(key[0][1] != key[4][0]);
+    /* Bytes copied from one kernel's output into the next one's input are what it computes on. */
+    float in[128], out[128];
+    for (int i = 0; i < 128; i++)
+        in[i] = (float)(i - 64) / 16.0f;
+    assert_int_equal(prof_kernel_write(k[0], PROF_SRC, 0, in, 128, err, sizeof err), CLEAVE_OK);
+    assert_int_equal(prof_kernel_run(k[0]), CLEAVE_OK);
+    memcpy(p[1][0], p[0][1], b[0][1]);
+    assert_int_equal(prof_kernel_run(k[1]), CLEAVE_OK);
+    assert_int_equal(prof_kernel_read(k[1], PROF_DST, 0, out, 128), CLEAVE_OK);
+    for (int i = 0; i < 128; i++) {
+        double r = in[i] > 0 ? in[i] : 0.0;
+        assert_true(fabs(out[i] - 1.0 / (1.0 + exp(-r))) < 1e-6);
+    }
+    for (int i = 0; i < 6; i++)
+        prof_kernel_release(k[i]);
+}
+
 /* A graph with every node kind the zoo has: conv with fused bias, relu, pooling, concat of
 ** branches, a broadcast mul (squeeze-and-excitation), add, flatten (zero-cost), fc, softmax,
 ** plus an lstm whose output is its last hidden state. */
@@ -369,6 +416,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_round_trip),
         cmocka_unit_test(test_write_errors),
+        cmocka_unit_test(test_native_keys),
         cmocka_unit_test(test_graph_matches_reference),
         cmocka_unit_test(test_determinism_and_split),
         cmocka_unit_test(test_kinds_and_errors),
