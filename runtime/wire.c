@@ -22,7 +22,7 @@
 /* The pacing granule: small enough that a 1 Mbit/s link is paced every ~16 ms (not in one
 ** lump), large enough that the loopback is not slowed by system calls. */
 #define RT_PACE_CHUNK 2048
-#define RT_PACE_BURST 16384.0 /* bucket depth in bytes */
+#define RT_PACE_BURST 4096.0 /* bucket depth in bytes, as the tbf of tests/cli/t-shaped.sh */
 
 const char *rt_frame_name(int t)
 {
