@@ -440,7 +440,7 @@ void rt_end_close(rt_end *e)
 }
 
 /* Put the tensor in frame F into X's buffer for it, checking it against the graph: a known id,
-** the graph's shape.  ROLE names the receiver in messages. */
+** the graph's shape. */
 static cleave_status take_tensor(rt_exec *x, const plan_graph *g, const rt_frame *f, int *id,
                                  char *err, size_t errlen)
 {
@@ -465,8 +465,11 @@ static cleave_status take_tensor(rt_exec *x, const plan_graph *g, const rt_frame
                  (long long)t->shape.d[2], (long long)t->shape.d[3]);
         return CLEAVE_EPARSE;
     }
-    size_t have;
-    float *dst = rt_exec_tensor(x, *id, &have);
+    float *dst = rt_exec_tensor(x, *id, NULL);
+    if (!dst) {
+        snprintf(err, errlen, "tensor '%s': cannot take its buffer", t->name);
+        return CLEAVE_EBACKEND;
+    }
     memcpy(dst, data, n * sizeof *data);
     return CLEAVE_OK;
 }
@@ -476,6 +479,11 @@ static cleave_status send_tensor(rt_conn *c, rt_exec *x, const plan_graph *g, in
 {
     size_t n;
     const float *d = rt_exec_tensor(x, t, &n);
+    if (!d) {
+        snprintf(err, errlen, "tensor '%s': cannot read it back from its kernel",
+                 g->tensors[t].name);
+        return CLEAVE_EBACKEND;
+    }
     return rt_send_tensor(c, t, g->tensors[t].shape.d, d, n, err, errlen);
 }
 
