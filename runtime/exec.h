@@ -5,17 +5,19 @@
 ** Each node the executor owns is prepared once (prof_kernel_prepare(): primitive creation,
 ** weight reorders) with weights drawn from a seed derived from the run's seed and the node's
 ** id, so two processes that import the same model with the same seed hold the same weights.
-** Running a node writes its input tensors into the kernel (prof_kernel_write(), converting
-** from plain NCHW to the kernel's layout), runs it (timed: exactly what the profiler times, so
-** measured and predicted latencies are comparable) and reads the output back into the
-** tensor's plain buffer.
+** Running a node hands it its inputs, runs it (timed: exactly what the profiler times, so
+** measured and predicted latencies are comparable) and leaves the output in the kernel.  An
+** input whose producer's output has exactly the layout the consumer's kernel wants
+** (prof_kernel_native()) is copied over byte for byte; any other goes through the tensor's plain
+** NCHW buffer (prof_kernel_read(), then prof_kernel_write()).  Plain buffers are filled only
+** when something needs them: a conversion, rt_exec_tensor().
 **
 ** Node kinds (DESIGN.md "Executor and co-inference"):
 **   - catalogue layers run their kernel; add/mul inputs that broadcast (a dimension of 1) are
 **     expanded to the layer's shape first; an add/mul/concat input the node does not name (an
 **     ONNX initializer) keeps the kernel's seeded values, i.e. it is a constant;
-**   - zero-cost nodes (reshape, flatten, Identity, Squeeze, ...) copy their input's buffer to
-**     their output (same elements, plain row-major order) and take 0 us: no kernel runs;
+**   - zero-cost nodes (reshape, flatten, Identity, Squeeze, ...) pass their input's value on
+**     (same elements, plain row-major order) and take 0 us: no kernel runs;
 **   - unknown-op nodes (imported with --unknown-op fallback) run their stand-in, a copy of the
 **     output's size; the output is the first input when the element counts agree (an identity
 **     op), otherwise the stand-in's seeded data - deterministic, but not the op's semantics;
@@ -47,8 +49,9 @@ cleave_status rt_exec_create(rt_exec **out, const plan_graph *g, const unsigned 
 /* Free X and every kernel and buffer it owns; NULL is a harmless no-op. */
 void rt_exec_destroy(rt_exec *x);
 
-/* The plain buffer of tensor T (its element count in *ELEMS, may be NULL), owned by X; NULL for
-** a bad id. */
+/* The plain buffer of tensor T (its element count in *ELEMS, may be NULL), owned by X, holding
+** T's current value (read out of its producer's kernel first if need be).  The caller may
+** write it: from then on it is T's only copy.  NULL for a bad id or when the read-back fails. */
 float *rt_exec_tensor(rt_exec *x, int t, size_t *elems);
 
 /* Fill every network input with values uniform in [-1, 1) drawn from the executor's seed and
