@@ -28,7 +28,8 @@ static const char usage[] =
     "DEVICE's prediction.  The prediction is made as a planner would make it just before the\n"
     "run: from a load snapshot taken while the generator runs and our process is idle\n"
     "(cleave_load_now, the dynamic models); the static prediction (no load) is shown beside\n"
-    "it.  The last line is the headline: the share of (model, load) cases whose predicted total\n"
+    "it.  A table per load and operator gives the median node error over all the models.  The\n"
+    "last line is the headline: the share of (model, load) cases whose predicted total\n"
     "is within +-10 % of the measured one.\n"
     "\n"
     "    --load LEVELS    synthetic load levels, as for `cleave profile` (cpu=0,50,100\n"
@@ -222,7 +223,89 @@ static void print_summary(const vcase *cases, int ncases)
            ncases ? 100.0 * within_static / ncases : 0.0);
 }
 
-static void print_json(const vcase *cases, int ncases, const char *device)
+/* Per load setting and operator, over every model: nodes, share of the measured time, median
+** node error.  Calls FN once per (load, op) with the figures. */
+typedef void (*op_fn)(void *arg, const char *load, const char *op, int n, double share,
+                      double median_err);
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int op_errors(const vcase *cases, int ncases, op_fn fn, void *arg)
+{
+    size_t cap = 0;
+    for (int k = 0; k < ncases; k++)
+        cap += (size_t)cases[k].nnodes;
+    const char **ops = calloc(cap + 1, sizeof *ops);
+    double *errs = calloc(cap + 1, sizeof *errs);
+    if (!ops || !errs) {
+        free(ops);
+        free(errs);
+        return cli_error("out of memory");
+    }
+    for (int k = 0; k < ncases; k++) {
+        int seen = 0;
+        for (int j = 0; j < k; j++)
+            seen |= strcmp(cases[j].load, cases[k].load) == 0;
+        if (seen)
+            continue; /* this load was done with the first case that had it */
+        size_t nops = 0;
+        double total = 0;
+        for (int c = k; c < ncases; c++)
+            if (strcmp(cases[c].load, cases[k].load) == 0)
+                for (int i = 0; i < cases[c].nnodes; i++) {
+                    total += cases[c].node_meas[i];
+                    int dup = 0;
+                    for (size_t o = 0; o < nops && !dup; o++)
+                        dup = strcmp(ops[o], cases[c].ops[i]) == 0;
+                    if (!dup && cases[c].node_meas[i] > 0)
+                        ops[nops++] = cases[c].ops[i];
+                }
+        qsort(ops, nops, sizeof *ops, cmp_str);
+        for (size_t o = 0; o < nops; o++) {
+            int n = 0;
+            double t = 0;
+            for (int c = k; c < ncases; c++)
+                if (strcmp(cases[c].load, cases[k].load) == 0)
+                    for (int i = 0; i < cases[c].nnodes; i++)
+                        if (cases[c].node_meas[i] > 0 && strcmp(cases[c].ops[i], ops[o]) == 0) {
+                            errs[n++] = err_pct(cases[c].node_pred[i], cases[c].node_meas[i]);
+                            t += cases[c].node_meas[i];
+                        }
+            fn(arg, cases[k].load, ops[o], n, total > 0 ? t / total : 0, rt_median(errs, n));
+        }
+    }
+    free(ops);
+    free(errs);
+    return CLI_OK;
+}
+
+static void print_op_row(void *arg, const char *load, const char *op, int n, double share,
+                         double median_err)
+{
+    (void)arg;
+    printf("%-28s %-20s %6d %7.1f%% %+9.1f%%\n", load, op, n, 100 * share, median_err);
+}
+
+static void json_op_row(void *arg, const char *load, const char *op, int n, double share,
+                        double median_err)
+{
+    int *first = arg;
+    printf("%s\n  {\"load\": ", *first ? "" : ",");
+    *first = 0;
+    cl_json_string(stdout, load);
+    printf(", \"op\": ");
+    cl_json_string(stdout, op);
+    printf(", \"nodes\": %d, \"time_share\": ", n);
+    cl_json_number(stdout, share);
+    printf(", \"median_error_pct\": ");
+    cl_json_number(stdout, median_err);
+    printf("}");
+}
+
+static int print_json(const vcase *cases, int ncases, const char *device)
 {
     int within = 0;
     printf("{\"device\": ");
@@ -260,7 +343,11 @@ static void print_json(const vcase *cases, int ncases, const char *device)
         }
         printf("]}");
     }
+    printf("],\n \"ops\": [");
+    int first = 1;
+    int code = op_errors(cases, ncases, json_op_row, &first);
     printf("],\n \"within_10pct\": %d, \"cases_total\": %d}\n", within, ncases);
+    return code;
 }
 
 /* --plot DIR: nodes.dat (one block per case: predicted, measured) with nodes.gp, a log-log
@@ -468,10 +555,15 @@ int cmd_validate(int argc, char **argv)
     if (code != CLI_OK)
         goto done;
     if (json) {
-        print_json(cases, ncases, device);
+        code = print_json(cases, ncases, device);
     } else {
         print_table(cases, ncases);
-        print_summary(cases, ncases);
+        printf("%-28s %-20s %6s %8s %10s\n", "load", "op (over all models)", "nodes", "time",
+               "median_err");
+        code = op_errors(cases, ncases, print_op_row, NULL);
+        printf("\n");
+        if (code == CLI_OK)
+            print_summary(cases, ncases);
     }
     if (plot)
         code = write_plots(plot, cases, ncases);

@@ -54,6 +54,15 @@ for c in cases:
     assert c["wall_us"] >= c["measured_us"] * 0.999
     within += abs(c["predicted_us"] - c["measured_us"]) <= 0.1 * c["measured_us"]
 assert v["within_10pct"] == within and v["cases_total"] == 2
+# Per load and op: node counts, time shares summing to 1, the median node error recomputed.
+import statistics
+for c in cases:
+    rows = [o for o in v["ops"] if o["load"] == c["load"]]
+    assert [(o["op"], o["nodes"]) for o in rows] == [("add", 1), ("fc", 4), ("relu", 1)], rows
+    assert abs(sum(o["time_share"] for o in rows) - 1) < 1e-9, rows
+    for o in rows:
+        e = [100 * (n["predicted_us"] - n["measured_us"]) / n["measured_us"] for n in c["nodes"] if n["op"] == o["op"]]
+        assert abs(statistics.median(e) - o["median_error_pct"]) < 1e-6, (o, e)
 print("ok")
 PY
 [ -s "$TMP/plots/nodes.dat" ] && [ -s "$TMP/plots/totals.gp" ] && ok || bad "plot files missing"
