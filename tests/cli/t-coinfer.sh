@@ -85,6 +85,11 @@ expect_err 1 "cleave: error: cannot connect to '127.0.0.1:1': Connection refused
     run --model "$G" --plan "$TMP/g-plan.json" --edge 127.0.0.1:1
 
 # ---- split outputs equal local outputs ---------------------------------------------------
+# The plans are made with the end device under a given load and a 20 Mbit/s link, where the
+# fixture's models make mincut split alexnet and resnet18 between the two sides (checked below),
+# so that the mincut comparison is not a local run in disguise.
+LOAD="sys_cpu=0.1,cpu_util=0.3,mem_free_mib=10000,mem_used=0.5,other_cpu=0.3,runnable_other=1"
+LOAD="$LOAD,psi_cpu=0.3,psi_mem=0,mem_avail=0.5,probe_cpu_ns=100000,probe_mem_ns=10000000"
 # forced.py PLAN OUT: keep the document's nodes and tensors, replace the plans with "forced"
 # (nodes 1, 2, 5, 6, 9, 10, ... of the order on the edge: several cuts both ways) and "edge".
 cat >"$TMP/forced.py" <<'PY'
@@ -102,8 +107,11 @@ for m in "$G" "$CLEAVE_SRC"/data/models/*.onnx; do
     expect_exit 0 run --model "$m" --threads 2 --reps 1 --warmup 0
     grep '^output' "$TMP/out" >"$TMP/local.crc"
     [ -s "$TMP/local.crc" ] || bad "$name: no output line"
-    expect_exit 0 plan --model "$m" --end dev --edge dev --db "$DB" --algo all --json
+    expect_exit 0 plan --model "$m" --end dev --edge dev --db "$DB" --algo all --json \
+        --up 20 --down 20 --end-load "$LOAD"
     python3 "$TMP/forced.py" "$TMP/out" "$TMP/plan.json"
+    python3 -c "import json, sys; j = json.load(open(sys.argv[1])); p = [x for x in j['plans'] if x['algo'] == 'mincut'][0]; print(sys.argv[2], len(p['edge_nodes']), len(j['nodes']))" \
+        "$TMP/plan.json" "$name" >>"$TMP/mincut-sizes"
     for algo in forced edge mincut; do
         expect_exit 0 run --model "$m" --plan "$TMP/plan.json" --algo $algo --edge "$ADDR" \
             --threads 2 --reps 1 --warmup 0
@@ -111,6 +119,11 @@ for m in "$G" "$CLEAVE_SRC"/data/models/*.onnx; do
         cmp -s "$TMP/local.crc" "$TMP/split.crc" && ok ||
             bad "$name/$algo: split outputs differ: $(cat "$TMP/local.crc") vs $(cat "$TMP/split.crc")"
     done
+done
+# mincut really splits the models it was set up to split.
+for name in alexnet.onnx resnet18.onnx; do
+    awk -v m=$name '$1 == m && $2 > 0 && $2 < $3 { found = 1 } END { exit !found }' "$TMP/mincut-sizes" &&
+        ok || bad "mincut does not split $name: $(cat "$TMP/mincut-sizes")"
 done
 # The forced plan really cuts several times: the JSON says so.
 python3 "$TMP/forced.py" "$TMP/g-plan.json" "$TMP/forced-g.json"
