@@ -242,6 +242,8 @@ cleave_status prof_dnnl_xfer_run(prof_dnnl_xfer *x, int to_mem, dnnl_memory_t me
                 dnnl_primitive_desc_destroy(pd);
         }
         x->ready = s == dnnl_success;
+        if (!x->ready)
+            prof_dnnl_xfer_release(x); /* whatever was made; the next call tries again */
     }
     if (s == dnnl_success && x->same) {
         s = dnnl_memory_get_data_handle(mem, &handle);
