@@ -48,7 +48,7 @@ static double median(double *v, int n)
 
 static void harness_overhead(void)
 {
-    static const struct prof_kernel_ops ops = {empty_run, NULL, NULL};
+    static const struct prof_kernel_ops ops = {empty_run, NULL, NULL, NULL, NULL};
     prof_kernel k = {.ops = &ops, .backend = "none", .threads = 1};
     enum { N = 200000 };
     double *scratch = malloc(sizeof(double) * N);

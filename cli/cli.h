@@ -34,6 +34,9 @@ int cmd_db(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* The table entry for NAME, or NULL; the overview listing every command (cli/main.c). */
 const struct cli_cmd *cli_find_command(const char *name);

@@ -48,6 +48,21 @@ struct prof_kernel_ops {
     /* Copy tensor ROLE/IDX in plain layout into DST, which holds N floats; CLEAVE_EINVAL if the
     ** tensor does not exist or N is not its element count. Not timed; may allocate. */
     cleave_status (*read)(prof_kernel *k, prof_role role, int idx, float *dst, size_t n);
+    /* Replace input IDX (PROF_SRC only) with the N floats at SRC, given in the plain layout of
+    ** read(), converting to whatever layout the kernel holds it in; a later read() of the same
+    ** tensor returns exactly SRC.  This is how the runtime makes data flow from node to node.
+    ** CLEAVE_EINVAL ("layer 'conv' has no input tensor 1", "tensor has 48 elements, not 47")
+    ** with the message in ERR.  Not timed. */
+    cleave_status (*write)(prof_kernel *k, prof_role role, int idx, const float *src, size_t n,
+                           char *err, size_t errlen);
+    /* The kernel's own buffer for input IDX (PROF_SRC) or the output (PROF_DST) in the layout
+    ** it keeps it in: *PTR, its *BYTES, and *LAYOUT, a key that two tensors share only when
+    ** their dims and memory formats are the same, so that one may be copied into the other
+    ** byte for byte (the runtime does this between nodes instead of converting to plain and
+    ** back).  Returns 0, or -1 when there is no such buffer (use read() and write()).  NULL
+    ** when the backend offers none. */
+    int (*native)(prof_kernel *k, prof_role role, int idx, void **ptr, size_t *bytes,
+                  uint64_t *layout);
     void (*release)(prof_kernel *k);
 };
 
@@ -76,6 +91,28 @@ static inline cleave_status prof_kernel_read(prof_kernel *k, prof_role role, int
                                              size_t n)
 {
     return k->ops->read(k, role, idx, dst, n);
+}
+
+static inline cleave_status prof_kernel_write(prof_kernel *k, prof_role role, int idx,
+                                              const float *src, size_t n, char *err, size_t errlen)
+{
+    return k->ops->write(k, role, idx, src, n, err, errlen);
+}
+
+static inline int prof_kernel_native(prof_kernel *k, prof_role role, int idx, void **ptr,
+                                     size_t *bytes, uint64_t *layout)
+{
+    return k->ops->native ? k->ops->native(k, role, idx, ptr, bytes, layout) : -1;
+}
+
+/* FNV-1a over N bytes at P continuing from H (start with PROF_LAYOUT_SEED): layout keys. */
+#define PROF_LAYOUT_SEED 0xcbf29ce484222325ULL
+static inline uint64_t prof_layout_hash(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
 }
 
 /* Release K and everything it owns; NULL is a harmless no-op. */

@@ -82,6 +82,7 @@ typedef struct cnn_kernel {
     int nargs;
     dnnl_exec_arg_t args[CNN_MAX_ARGS];
     char errmsg[160]; /* why the last run() or read() failed: they have no err buffer */
+    prof_dnnl_xfer wr[CLEAVE_MAX_INPUTS], rd; /* cached write() of each input, read() of dst */
 } cnn_kernel;
 
 /* One oneDNN eltwise step of an activation: y = alg(alpha, beta)(x). */
@@ -714,7 +715,43 @@ static cleave_status cnn_read(prof_kernel *pk, prof_role role, int idx, float *d
                  name, idx);
         return CLEAVE_EINVAL;
     }
+    if (t == &k->t[T_DST]) /* the runtime reads every output on every pass: keep the reorder */
+        return prof_dnnl_xfer_run(&k->rd, 0, t->mem, &t->plain, dst, n, k->errmsg,
+                                  sizeof k->errmsg);
     return prof_dnnl_read(t->mem, &t->plain, dst, n, k->errmsg, sizeof k->errmsg);
+}
+
+/* Replace input IDX with SRC (plain NCHW); see backend.h. */
+static cleave_status cnn_write(prof_kernel *pk, prof_role role, int idx, const float *src, size_t n,
+                               char *err, size_t errlen)
+{
+    cnn_kernel *k = (cnn_kernel *)pk;
+    const char *type = cleave_layer_type_name(pk->layer.type);
+    if (role != PROF_SRC || idx < 0 || idx >= k->ninputs || !k->src[idx].mem) {
+        snprintf(err, errlen, "layer '%s' has no input tensor %d", type ? type : "?", idx);
+        return CLEAVE_EINVAL;
+    }
+    return prof_dnnl_xfer_run(&k->wr[idx], 1, k->src[idx].mem, &k->src[idx].plain, (float *)src, n,
+                              err, errlen);
+}
+
+/* The memory of input IDX or of the output, keyed by its memory descriptor (dims, format,
+** strides, blocking: the whole descriptor, so equal keys mean equal byte layouts); see
+** backend.h. */
+static int cnn_native(prof_kernel *pk, prof_role role, int idx, void **ptr, size_t *bytes,
+                      uint64_t *layout)
+{
+    cnn_kernel *k = (cnn_kernel *)pk;
+    const dnnl_memory_desc_t *md = NULL;
+    dnnl_memory_t mem = role == PROF_DST                                   ? k->t[T_DST].mem
+                        : role == PROF_SRC && idx >= 0 && idx < k->ninputs ? k->src[idx].mem
+                                                                           : NULL;
+    if (!mem || dnnl_memory_get_memory_desc(mem, &md) != dnnl_success ||
+        dnnl_memory_get_data_handle(mem, ptr) != dnnl_success || !*ptr)
+        return -1;
+    *bytes = dnnl_memory_desc_get_size(md);
+    *layout = prof_layout_hash(PROF_LAYOUT_SEED, md, sizeof *md);
+    return 0;
 }
 
 /* Free K and everything it owns; tolerates a kernel that prepare left half built. */
@@ -739,10 +776,14 @@ static void cnn_release(prof_kernel *pk)
         dnnl_memory_destroy(k->scratchpad);
     if (k->workspace)
         dnnl_memory_destroy(k->workspace);
+    for (int i = 0; i < CLEAVE_MAX_INPUTS; i++)
+        prof_dnnl_xfer_release(&k->wr[i]);
+    prof_dnnl_xfer_release(&k->rd);
     free(k);
 }
 
-static const struct prof_kernel_ops cnn_ops = {cnn_run, cnn_read, cnn_release};
+static const struct prof_kernel_ops cnn_ops = {cnn_run, cnn_read, cnn_write, cnn_native,
+                                               cnn_release};
 
 /* Prepare L (validated) on oneDNN for THREADS threads; see backend.h for the contract.  Order
 ** matters: the thread count is set before any primitive descriptor exists, the descriptor is

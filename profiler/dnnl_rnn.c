@@ -265,6 +265,23 @@ static cleave_status rnn_read(prof_kernel *pk, prof_role role, int idx, float *d
                           sizeof k->errmsg);
 }
 
+/* Replace the source (t, n, c) with SRC; see backend.h. */
+static cleave_status rnn_write(prof_kernel *pk, prof_role role, int idx, const float *src, size_t n,
+                               char *err, size_t errlen)
+{
+    rnn_kernel *k = (rnn_kernel *)pk;
+    rnn_tensor *t = &k->t[R_SRC];
+    const char *type = cleave_layer_type_name(pk->layer.type);
+    if (role != PROF_SRC || idx != 0 || !t->mem) {
+        snprintf(err, errlen, "layer '%s' has no input tensor %d", type ? type : "?", idx);
+        return CLEAVE_EINVAL;
+    }
+    cleave_status rc = prof_dnnl_write(t->mem, &t->plain, src, n, err, errlen);
+    if (rc == CLEAVE_OK && t->plain_copy)
+        rc = prof_dnnl_write(t->plain_copy, &t->plain, src, n, err, errlen);
+    return rc;
+}
+
 static void rnn_release(prof_kernel *pk)
 {
     rnn_kernel *k = (rnn_kernel *)pk;
@@ -287,7 +304,8 @@ static void rnn_release(prof_kernel *pk)
     free(k);
 }
 
-static const struct prof_kernel_ops rnn_ops = {rnn_run, rnn_read, rnn_release};
+/* No native() here: recurrent layers convert through read() and write(). */
+static const struct prof_kernel_ops rnn_ops = {rnn_run, rnn_read, rnn_write, NULL, rnn_release};
 
 /* Prepare recurrent layer L (validated) on oneDNN for THREADS threads; see backend.h for the
 ** contract.  Order matters: the thread count is set before any primitive descriptor exists,

@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -183,6 +184,96 @@ cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain,
     rc = reorder(mem, md, out, plain, err, errlen);
     dnnl_memory_destroy(out);
     return rc;
+}
+
+cleave_status prof_dnnl_write(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, const float *src,
+                              size_t n, char *err, size_t errlen)
+{
+    dnnl_engine_t eng;
+    dnnl_memory_t in = NULL;
+    const dnnl_memory_desc_t *md = NULL;
+    if (!mem || !src || n != prof_dnnl_md_elems(plain)) {
+        if (err && errlen)
+            snprintf(err, errlen, "tensor has %zu elements, not %zu", prof_dnnl_md_elems(plain), n);
+        return CLEAVE_EINVAL;
+    }
+    cleave_status rc = prof_dnnl_engine(&eng, NULL, err, errlen);
+    if (rc != CLEAVE_OK)
+        return rc;
+    /* oneDNN only reads a reorder's source, so wrapping the caller's const buffer is safe. */
+    dnnl_status_t s = dnnl_memory_get_memory_desc(mem, &md);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&in, plain, eng, (void *)(uintptr_t)src);
+    if (s != dnnl_success)
+        return prof_dnnl_fail(s, "write", err, errlen);
+    rc = reorder(in, plain, mem, md, err, errlen);
+    dnnl_memory_destroy(in);
+    return rc;
+}
+
+cleave_status prof_dnnl_xfer_run(prof_dnnl_xfer *x, int to_mem, dnnl_memory_t mem,
+                                 const dnnl_memory_desc_t *plain, float *buf, size_t n, char *err,
+                                 size_t errlen)
+{
+    dnnl_engine_t eng;
+    dnnl_stream_t st;
+    const dnnl_memory_desc_t *md = NULL;
+    void *handle = NULL;
+    if (!mem || !buf || n != prof_dnnl_md_elems(plain)) {
+        if (err && errlen)
+            snprintf(err, errlen, "tensor has %zu elements, not %zu", prof_dnnl_md_elems(plain), n);
+        return CLEAVE_EINVAL;
+    }
+    cleave_status rc = prof_dnnl_engine(&eng, &st, err, errlen);
+    if (rc != CLEAVE_OK)
+        return rc;
+    dnnl_status_t s = dnnl_memory_get_memory_desc(mem, &md);
+    if (s == dnnl_success && !x->ready) {
+        dnnl_primitive_desc_t pd = NULL;
+        x->same = dnnl_memory_desc_equal(md, plain);
+        if (!x->same) {
+            s = dnnl_memory_create(&x->user, plain, eng, buf);
+            if (s == dnnl_success)
+                s = to_mem ? dnnl_reorder_primitive_desc_create(&pd, plain, eng, md, eng, NULL)
+                           : dnnl_reorder_primitive_desc_create(&pd, md, eng, plain, eng, NULL);
+            if (s == dnnl_success)
+                s = dnnl_primitive_create(&x->prim, pd);
+            if (pd)
+                dnnl_primitive_desc_destroy(pd);
+        }
+        x->ready = s == dnnl_success;
+        if (!x->ready)
+            prof_dnnl_xfer_release(x); /* whatever was made; the next call tries again */
+    }
+    if (s == dnnl_success && x->same) {
+        s = dnnl_memory_get_data_handle(mem, &handle);
+        if (s == dnnl_success) {
+            if (to_mem)
+                memcpy(handle, buf, n * sizeof *buf);
+            else
+                memcpy(buf, handle, n * sizeof *buf);
+        }
+    } else if (s == dnnl_success) {
+        s = dnnl_memory_set_data_handle(x->user, buf);
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, to_mem ? x->user : mem},
+                                   {DNNL_ARG_TO, to_mem ? mem : x->user}};
+        if (s == dnnl_success)
+            s = dnnl_primitive_execute(x->prim, st, 2, args);
+        if (s == dnnl_success)
+            s = dnnl_stream_wait(st);
+    }
+    if (s != dnnl_success)
+        return prof_dnnl_fail(s, "reorder", err, errlen);
+    return CLEAVE_OK;
+}
+
+void prof_dnnl_xfer_release(prof_dnnl_xfer *x)
+{
+    if (x->prim)
+        dnnl_primitive_destroy(x->prim);
+    if (x->user)
+        dnnl_memory_destroy(x->user);
+    memset(x, 0, sizeof *x);
 }
 
 cleave_status prof_dnnl_extra_alloc(const_dnnl_primitive_desc_t pd, dnnl_query_t query,

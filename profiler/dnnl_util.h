@@ -48,6 +48,28 @@ cleave_status prof_dnnl_mem_zero(dnnl_memory_t *mem, const dnnl_memory_desc_t *m
 cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, float *dst,
                              size_t n, char *err, size_t errlen);
 
+/* Copy SRC (N floats in the plain layout PLAIN) into MEM (whatever its layout).  Returns
+** CLEAVE_EINVAL when N does not equal PLAIN's element count. */
+cleave_status prof_dnnl_write(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, const float *src,
+                              size_t n, char *err, size_t errlen);
+
+/* A conversion between a tensor's memory and a caller's plain buffer that is made once and
+** reused: the runtime moves every node's inputs and output on every pass, and creating a reorder
+** primitive each time (~0.5 ms) would cost more than many of the layers.  Zero-initialise it;
+** each direction of each tensor needs its own. */
+typedef struct prof_dnnl_xfer {
+    int ready, same;       /* made; the layouts are equal (a memcpy does) */
+    dnnl_primitive_t prim; /* the reorder, when they differ */
+    dnnl_memory_t user;    /* plain memory over the caller's buffer (handle set per call) */
+} prof_dnnl_xfer;
+
+/* Copy BUF (N floats, plain layout PLAIN) into MEM (TO_MEM non-zero) or MEM into BUF, through
+** the cached conversion X.  CLEAVE_EINVAL when N is not PLAIN's element count. */
+cleave_status prof_dnnl_xfer_run(prof_dnnl_xfer *x, int to_mem, dnnl_memory_t mem,
+                                 const dnnl_memory_desc_t *plain, float *buf, size_t n, char *err,
+                                 size_t errlen);
+void prof_dnnl_xfer_release(prof_dnnl_xfer *x);
+
 /* Create zero-filled memory for the optional buffer QUERY of PD (dnnl_query_scratchpad_md or
 ** dnnl_query_workspace_md); *MEM stays NULL when the primitive needs none. */
 cleave_status prof_dnnl_extra_alloc(const_dnnl_primitive_desc_t pd, dnnl_query_t query,

@@ -301,6 +301,43 @@ static cleave_status port_read(prof_kernel *pk, prof_role role, int idx, float *
     return CLEAVE_OK;
 }
 
+/* Replace the input with SRC (plain); see backend.h.  Reshape's output is its input, so
+** writing it sets both. */
+static cleave_status port_write(prof_kernel *pk, prof_role role, int idx, const float *src,
+                                size_t n, char *err, size_t errlen)
+{
+    port_kernel *k = (port_kernel *)pk;
+    const char *type = cleave_layer_type_name(pk->layer.type);
+    if (role != PROF_SRC || idx != 0) {
+        snprintf(err, errlen, "layer '%s' has no input tensor %d", type ? type : "?", idx);
+        return CLEAVE_EINVAL;
+    }
+    if (!src || n != k->src_elems) {
+        snprintf(err, errlen, "tensor has %zu elements, not %zu", k->src_elems, n);
+        return CLEAVE_EINVAL;
+    }
+    memcpy(k->src, src, n * sizeof *src);
+    return CLEAVE_OK;
+}
+
+/* The plain buffers, keyed by "plain" and their dims; argmax's output (integers) and reshape
+** have none.  See backend.h. */
+static int port_native(prof_kernel *pk, prof_role role, int idx, void **ptr, size_t *bytes,
+                       uint64_t *layout)
+{
+    port_kernel *k = (port_kernel *)pk;
+    const int64_t *dims = role == PROF_SRC ? k->in : k->out;
+    float *buf = role == PROF_SRC ? k->src : k->dst;
+    if ((role != PROF_SRC && role != PROF_DST) || idx != 0 || !buf ||
+        pk->layer.type == CLEAVE_LAYER_RESHAPE || (role == PROF_DST && k->idx))
+        return -1;
+    *ptr = buf;
+    *bytes = (role == PROF_SRC ? k->src_elems : k->dst_elems) * sizeof *buf;
+    *layout =
+        prof_layout_hash(prof_layout_hash(PROF_LAYOUT_SEED, "plain", 5), dims, 4 * sizeof *dims);
+    return 0;
+}
+
 static void port_release(prof_kernel *pk)
 {
     port_kernel *k = (port_kernel *)pk;
@@ -313,7 +350,8 @@ static void port_release(prof_kernel *pk)
     free(k);
 }
 
-static const struct prof_kernel_ops port_ops = {port_run, port_read, port_release};
+static const struct prof_kernel_ops port_ops = {port_run, port_read, port_write, port_native,
+                                                port_release};
 
 /* Prepare L (validated; one of argmax, dropout, pad, transpose, slice, reshape) for THREADS
 ** threads; see backend.h for the contract.  The output shape is the catalogue's

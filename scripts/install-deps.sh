@@ -13,6 +13,9 @@ PKGS=(
     gnuplot-nox            # plots
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev # ONNX import
     libopenblas-dev
+    zlib1g-dev             # crc32() for the co-inference frame checksums
+    libjansson-dev         # reading PLAN.json (cleave run --plan)
+    iproute2               # network namespaces, veth and tc for the shaped-link test
     procps                 # ps/pgrep used by tests to check for stray children
     clang libclang-rt-dev  # libFuzzer for the importer fuzz targets
     clang-format           # the format check
