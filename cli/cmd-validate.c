@@ -24,9 +24,11 @@ static const char usage[] =
     "                       [--seed S] [--unknown-op error|fallback] [--json] [--plot DIR]\n"
     "\n"
     "Run each MODEL (as `cleave run` does) under each load setting and compare, per node and\n"
-    "in total, the measured latency (median over R passes of each node's kernel time) with\n"
-    "DEVICE's prediction.  The prediction is made as a planner would make it just before the\n"
-    "run: from a load snapshot taken while the generator runs and our process is idle\n"
+    "in total, the measured latency with DEVICE's prediction.  Measured is the statistic over\n"
+    "R passes of each node's kernel time that DEVICE's models predict (`cleave fit --target`:\n"
+    "the mean by default, or the median or p90), computed as the profiler computes it.\n"
+    "The prediction is made as a planner would make it just before the run: from a load\n"
+    "snapshot taken while the generator runs and our process is idle\n"
     "(cleave_load_now, the dynamic models); the static prediction (no load) is shown beside\n"
     "it.  A table per load and operator gives the median node error over all the models.  The\n"
     "last line is the headline: the share of (model, load) cases whose predicted total\n"
@@ -159,14 +161,14 @@ static int validate_model(const char *model, unsigned flags, const cleave_predic
             c->ops[i] = strdup(g->nodes[id].op);
             if (!c->names[i] || !c->ops[i])
                 code = cli_error("out of memory");
-            c->node_meas[i] = m.node_us[id];
+            c->node_meas[i] = rt_measure_stat(&m, id, cleave_predictor_target(p));
         }
         /* node_pred was filled by graph id: put it in the same (topological) order. */
         for (int i = 0; i < g->nnodes; i++)
             stat[i] = c->node_pred[i];
         for (int i = 0; i < g->nnodes; i++)
             c->node_pred[i] = stat[g->order[i]];
-        c->meas_us = m.compute_us;
+        c->meas_us = rt_measure_stat(&m, -1, cleave_predictor_target(p));
         c->wall_us = m.wall_us;
         rt_measure_release(&m);
         fprintf(stderr, "validate: %s under %s: predicted %.1f us, measured %.1f us\n", model,
@@ -305,11 +307,12 @@ static void json_op_row(void *arg, const char *load, const char *op, int n, doub
     printf("}");
 }
 
-static int print_json(const vcase *cases, int ncases, const char *device)
+static int print_json(const vcase *cases, int ncases, const char *device, const char *target)
 {
     int within = 0;
     printf("{\"device\": ");
     cl_json_string(stdout, device);
+    printf(", \"statistic\": \"%s\"", target);
     printf(",\n \"cases\": [");
     for (int k = 0; k < ncases; k++) {
         const vcase *c = &cases[k];
@@ -555,8 +558,10 @@ int cmd_validate(int argc, char **argv)
     if (code != CLI_OK)
         goto done;
     if (json) {
-        code = print_json(cases, ncases, device);
+        code = print_json(cases, ncases, device, cleave_predictor_target(p));
     } else {
+        printf("device '%s': measured and predicted latencies are the %s over the passes\n\n",
+               device, cleave_predictor_target(p));
         print_table(cases, ncases);
         printf("%-28s %-20s %6s %8s %10s\n", "load", "op (over all models)", "nodes", "time",
                "median_err");

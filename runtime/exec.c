@@ -393,7 +393,20 @@ void rt_measure_release(rt_measure *m)
         return;
     free(m->node_us);
     free(m->rep_compute_us);
+    free(m->node_mean_us);
+    free(m->node_p90_us);
     memset(m, 0, sizeof *m);
+}
+
+double rt_measure_stat(const rt_measure *m, int node, const char *stat)
+{
+    if (strcmp(stat, "median") == 0)
+        return node < 0 ? m->compute_us : m->node_us[node];
+    if (strcmp(stat, "mean") == 0)
+        return node < 0 ? m->compute_mean_us : m->node_mean_us[node];
+    if (strcmp(stat, "p90") == 0)
+        return node < 0 ? m->compute_p90_us : m->node_p90_us[node];
+    return NAN;
 }
 
 cleave_status rt_exec_measure(rt_exec *x, int warmup, int reps, rt_measure *m, char *err,
@@ -409,11 +422,14 @@ cleave_status rt_exec_measure(rt_exec *x, int warmup, int reps, rt_measure *m, c
     }
     m->reps = reps;
     m->node_us = calloc((size_t)nn, sizeof *m->node_us);
+    m->node_mean_us = calloc((size_t)nn, sizeof *m->node_mean_us);
+    m->node_p90_us = calloc((size_t)nn, sizeof *m->node_p90_us);
     m->rep_compute_us = calloc((size_t)reps, sizeof *m->rep_compute_us);
     per = calloc((size_t)nn * (size_t)reps, sizeof *per); /* per[node * reps + rep] */
     wall = calloc((size_t)reps, sizeof *wall);
     tmp = calloc((size_t)(nn > reps ? nn : reps), sizeof *tmp);
-    if (!m->node_us || !m->rep_compute_us || !per || !wall || !tmp) {
+    if (!m->node_us || !m->node_mean_us || !m->node_p90_us || !m->rep_compute_us || !per || !wall ||
+        !tmp) {
         snprintf(err, errlen, "out of memory");
         rc = CLEAVE_ENOMEM;
         goto done;
@@ -434,10 +450,18 @@ cleave_status rt_exec_measure(rt_exec *x, int warmup, int reps, rt_measure *m, c
     }
     if (rc != CLEAVE_OK)
         goto done;
-    for (int i = 0; i < nn; i++)
-        m->node_us[i] = rt_median(per + (size_t)i * (size_t)reps, reps);
+    prof_timing st;
+    for (int i = 0; i < nn; i++) {
+        prof_timing_stats(per + (size_t)i * (size_t)reps, reps, &st); /* sorts that row */
+        m->node_us[i] = st.median_us;
+        m->node_mean_us[i] = st.mean_us;
+        m->node_p90_us[i] = st.p90_us;
+    }
     memcpy(tmp, m->rep_compute_us, (size_t)reps * sizeof *tmp);
-    m->compute_us = rt_median(tmp, reps);
+    prof_timing_stats(tmp, reps, &st);
+    m->compute_us = st.median_us;
+    m->compute_mean_us = st.mean_us;
+    m->compute_p90_us = st.p90_us;
     m->wall_us = rt_median(wall, reps);
 done:
     free(per);

@@ -75,7 +75,15 @@ typedef struct rt_measure {
     double compute_us;      /* median over the reps of the sum of run() times */
     double wall_us;         /* median over the reps of the whole pass, data movement included */
     double *rep_compute_us; /* reps: each rep's sum of run() times */
+    /* The other statistics a device's models may predict (cleave_predictor_target()), over
+    ** the same reps and computed as the profiler computes them (prof_timing_stats()). */
+    double *node_mean_us, *node_p90_us; /* nnodes */
+    double compute_mean_us, compute_p90_us;
 } rt_measure;
+
+/* Node NODE's (NODE < 0: the compute total's) statistic STAT of M: "mean", "median" or "p90"
+** (the strings of cleave_predictor_target()); NaN for another STAT. */
+double rt_measure_stat(const rt_measure *m, int node, const char *stat);
 
 /* Fill the inputs, run every local node WARMUP times untimed, then REPS (>= 1) timed passes,
 ** into *M (allocated here; free with rt_measure_release()).  Stops at the first failure. */
