@@ -54,6 +54,8 @@ struct fit_model {
     size_t p;          /* raw features per row */
     int log_target;    /* the family fitted log latency */
     double tmin, tmax; /* range of the training targets (on the target scale) */
+    size_t clamp_from; /* features clamp_from..p-1 are clamped to [xlo, xhi] (p: none) */
+    double *xlo, *xhi; /* p - clamp_from each: the training range of those features */
     void *impl;        /* the family's own state */
 };
 

@@ -24,6 +24,8 @@
 
 #define MAX_THREADS 64
 
+_Static_assert(FIT_MAX_FEATURES <= FIT_CLAMP_MAX_P, "a static + dynamic model must be clampable");
+
 void fit_run_opts_default(fit_run_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -696,6 +698,8 @@ cleave_status fit_run(cl_store *st, const fit_run_opts *o, fit_run_result *out, 
                 j->res = &rs->fam[f];
                 j->fam = (fit_family)f;
                 family_opts(&j->fo, j->fam, o, d->n);
+                if (d->set == FIT_SET_DYNAMIC) /* clamp the load features, not the layer's */
+                    j->fo.clamp_from = (size_t)d->features.nstatic;
                 j->keff = rs->folds;
                 j->constant = rs->constant;
                 j->fold = malloc(sizeof *j->fold * n1);

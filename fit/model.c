@@ -15,7 +15,7 @@
 #include "common/rng.h"
 
 #define BLOB_MAGIC 0x4c444f4d564c4543ULL /* "CLEVMODL" little-endian */
-#define BLOB_VERSION 2
+#define BLOB_VERSION 3                   /* 3: the load-feature clamp after the target range */
 
 static const char *const family_names[] = {
 #define X_(e, name, desc) name,
@@ -66,6 +66,31 @@ void fit_opts_default(fit_opts *o, fit_family f)
     o->seed = 42;
     o->inner_folds = 3;
     o->log_target = f == FIT_LOG || f == FIT_POLY || f == FIT_KRR || f == FIT_GBDT;
+    o->clamp_from = FIT_CLAMP_NONE;
+}
+
+/* Set M's clamp of features CLAMP_FROM.. to their range over the N rows of X.  -1 when out of
+** memory. */
+static int clamp_init(fit_model *m, const double *x, size_t n, size_t clamp_from)
+{
+    size_t p = m->p;
+    m->clamp_from = clamp_from < p ? clamp_from : p;
+    if (m->clamp_from == p)
+        return 0;
+    size_t k = p - m->clamp_from;
+    if (!(m->xlo = malloc(sizeof *m->xlo * k)) || !(m->xhi = malloc(sizeof *m->xhi * k)))
+        return -1;
+    for (size_t j = 0; j < k; j++) {
+        m->xlo[j] = INFINITY;
+        m->xhi[j] = -INFINITY;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < k; j++) {
+            double v = x[i * p + m->clamp_from + j];
+            m->xlo[j] = v < m->xlo[j] ? v : m->xlo[j];
+            m->xhi[j] = v > m->xhi[j] ? v : m->xhi[j];
+        }
+    return 0;
 }
 
 cleave_status fit_train(fit_model **out, fit_family f, const double *x, size_t n, size_t p,
@@ -89,6 +114,11 @@ cleave_status fit_train(fit_model **out, fit_family f, const double *x, size_t n
     }
     if (p == 0 || n == 0) {
         snprintf(err, errlen, "%s needs rows and features, got %zu x %zu", family_names[f], n, p);
+        return CLEAVE_EINVAL;
+    }
+    if (opts->clamp_from < p && p > FIT_CLAMP_MAX_P) {
+        snprintf(err, errlen, "cannot clamp the features of a model with %zu of them (at most %d)",
+                 p, FIT_CLAMP_MAX_P);
         return CLEAVE_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -115,6 +145,11 @@ cleave_status fit_train(fit_model **out, fit_family f, const double *x, size_t n
     m->log_target = f == FIT_LOG ? 1 : opts->log_target;
     m->tmin = INFINITY;
     m->tmax = -INFINITY;
+    if (clamp_init(m, x, n, opts->clamp_from) != 0) {
+        rc = CLEAVE_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < n; i++) {
         t[i] = m->log_target ? log(y[i]) : y[i];
         m->tmin = t[i] < m->tmin ? t[i] : m->tmin;
@@ -157,6 +192,7 @@ cleave_status fit_train_with(fit_model **out, fit_family f, const double *x, siz
     m->family = f;
     m->ops = family_ops(f);
     m->p = p;
+    m->clamp_from = p;
     cleave_status rc = fn(m, x, n, p, t, o, settings, err, errlen);
     if (rc != CLEAVE_OK) {
         fit_model_free(m);
@@ -168,6 +204,20 @@ cleave_status fit_train_with(fit_model **out, fit_family f, const double *x, siz
 
 double fit_predict(const fit_model *m, const double *x)
 {
+    double row[FIT_CLAMP_MAX_P];
+    for (size_t j = m->clamp_from; j < m->p; j++) {
+        double lo = m->xlo[j - m->clamp_from], hi = m->xhi[j - m->clamp_from];
+        if (!(x[j] >= lo && x[j] <= hi)) { /* out of range (NaN stays NaN): clamp a copy */
+            memcpy(row, x, sizeof *row * m->p);
+            for (size_t k = j; k < m->p; k++) {
+                lo = m->xlo[k - m->clamp_from];
+                hi = m->xhi[k - m->clamp_from];
+                row[k] = row[k] < lo ? lo : row[k] > hi ? hi : row[k];
+            }
+            x = row;
+            break;
+        }
+    }
     double v = m->ops->predict(m, x);
     if (!m->log_target)
         return v;
@@ -203,10 +253,14 @@ void fit_model_free(fit_model *m)
         return;
     if (m->impl && m->ops && m->ops->free_impl)
         m->ops->free_impl(m);
+    free(m->xlo);
+    free(m->xhi);
     free(m);
 }
 
-/* Blob layout: magic, version, family, p, log_target, target range, the family's payload. */
+/* Blob layout: magic, version, family, p, log_target, target range, clamp_from and the clamped
+** features' lows and highs (version 3), the family's payload.  Version 2 blobs (no clamp) are
+** still read. */
 cleave_status fit_model_save(const fit_model *m, void **blob, size_t *bytes)
 {
     fit_buf b = {NULL, 0, 0, 0};
@@ -217,6 +271,9 @@ cleave_status fit_model_save(const fit_model *m, void **blob, size_t *bytes)
     fit_buf_u64(&b, (uint64_t)m->log_target);
     fit_buf_f64(&b, m->tmin);
     fit_buf_f64(&b, m->tmax);
+    fit_buf_u64(&b, (uint64_t)m->clamp_from);
+    fit_buf_f64s(&b, m->xlo, m->p - m->clamp_from);
+    fit_buf_f64s(&b, m->xhi, m->p - m->clamp_from);
     m->ops->save(m, &b);
     if (b.failed) {
         free(b.p);
@@ -239,7 +296,7 @@ cleave_status fit_model_load(fit_model **out, const void *blob, size_t bytes, ch
         return CLEAVE_EPARSE;
     }
     uint64_t version = fit_read_u64(&r);
-    if (version != BLOB_VERSION) {
+    if (version != BLOB_VERSION && version != 2) {
         snprintf(err, errlen, "stored model has format version %llu, this cleave reads %d",
                  (unsigned long long)version, BLOB_VERSION);
         return CLEAVE_EPARSE;
@@ -259,6 +316,21 @@ cleave_status fit_model_load(fit_model **out, const void *blob, size_t bytes, ch
     m->tmax = fit_read_f64(&r);
     if (m->tmin > m->tmax)
         r.failed = 1;
+    m->clamp_from = m->p;
+    if (version >= 3 && !r.failed) {
+        m->clamp_from = fit_read_count(&r, m->p);
+        size_t k = m->p - m->clamp_from;
+        if (k > 0 && (m->p > FIT_CLAMP_MAX_P || !(m->xlo = malloc(sizeof *m->xlo * k)) ||
+                      !(m->xhi = malloc(sizeof *m->xhi * k))))
+            r.failed = 1;
+        for (size_t j = 0; j < k && !r.failed; j++)
+            m->xlo[j] = fit_read_f64(&r);
+        for (size_t j = 0; j < k && !r.failed; j++) {
+            m->xhi[j] = fit_read_f64(&r);
+            if (!(m->xlo[j] <= m->xhi[j]))
+                r.failed = 1;
+        }
+    }
     if (ops && !r.failed && m->p > 0)
         ops->load(m, &r);
     if (!ops || r.failed || m->p == 0 || r.pos != r.len) {

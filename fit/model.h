@@ -45,12 +45,23 @@ int fit_family_from_name(const char *name);
 
 /* Options shared by the families; fit_opts_default() fills sensible values. */
 typedef struct fit_opts {
-    uint64_t seed;   /* inner CV folds, GBDT subsampling, Nystrom landmarks */
-    int inner_folds; /* folds of the inner CV that picks hyper-parameters (default 3) */
-    int log_target;  /* 1: fit log(latency) and predict exp() (better relative error);
-                     ** the logarithmic family always does; default 1 for poly/krr/gbdt,
-                     ** 0 for linear/lasso/ridge, which model latency as the seed did */
+    uint64_t seed;     /* inner CV folds, GBDT subsampling, Nystrom landmarks */
+    int inner_folds;   /* folds of the inner CV that picks hyper-parameters (default 3) */
+    int log_target;    /* 1: fit log(latency) and predict exp() (better relative error);
+                       ** the logarithmic family always does; default 1 for poly/krr/gbdt,
+                       ** 0 for linear/lasso/ridge, which model latency as the seed did */
+    size_t clamp_from; /* features CLAMP_FROM.. (the load features of a static + dynamic
+                       ** model) are clamped to their training range before a prediction:
+                       ** a model knows nothing of load beyond what it saw, and extrapolating
+                       ** a load feature (log models especially) multiplied predictions by 50x
+                       ** when the machine had slightly more free memory than during
+                       ** calibration.  Default FIT_CLAMP_NONE; at most FIT_CLAMP_MAX_P
+                       ** features in a model that clamps.  Layer features are never clamped:
+                       ** a planner asks about layers larger than any profiled. */
 } fit_opts;
+
+#define FIT_CLAMP_NONE ((size_t)-1)
+#define FIT_CLAMP_MAX_P 64
 
 void fit_opts_default(fit_opts *o, fit_family f);
 

@@ -295,10 +295,11 @@ static void test_save_load(void **state)
     assert_int_equal(fit_model_load(&back, copy, bytes + 1, err, sizeof err), CLEAVE_EPARSE);
     assert_string_equal(err, "stored model is truncated or malformed");
 
-    /* Header 56 bytes, then f0, nu, depth, ntrees, nnodes, roots, nodes of 40 bytes. */
+    /* Header 64 bytes (no clamp), then f0, nu, depth, ntrees, nnodes, roots, nodes of 40
+    ** bytes. */
     uint64_t ntrees;
-    memcpy(&ntrees, copy + 56 + 24, 8);
-    size_t node0 = 56 + 40 + 8 * (size_t)ntrees;
+    memcpy(&ntrees, copy + 64 + 24, 8);
+    size_t node0 = 64 + 40 + 8 * (size_t)ntrees;
     uint64_t feature, zero = 0, big = 1000;
     memcpy(&feature, copy + node0, 8);
     assert_true(feature > 0);            /* the first tree's root splits */

@@ -655,19 +655,98 @@ static void test_save_load(void **state)
     char err[256];
     assert_int_equal(fit_model_save(m, &blob, &bytes), CLEAVE_OK);
     unsigned char *u = blob;
-    /* header: magic, version, family, p, log_target, tmin, tmax; then degree, terms */
-    assert_true(u[56] == 3);
-    assert_true(u[64] == 56);
-    u[64] = 55;
+    /* header: magic, version, family, p, log_target, tmin, tmax, clamp_from (= p: no clamp);
+    ** then degree, terms */
+    assert_true(u[56] == P);
+    assert_true(u[64] == 3);
+    assert_true(u[72] == 56);
+    u[72] = 55;
     fit_model *bad = NULL;
     assert_int_equal(fit_model_load(&bad, blob, bytes, err, sizeof err), CLEAVE_EPARSE);
     assert_null(bad);
-    u[64] = 56;
+    u[72] = 56;
     u[56] = 4; /* degree 4 */
     assert_int_equal(fit_model_load(&bad, blob, bytes, err, sizeof err), CLEAVE_EPARSE);
     assert_null(bad);
     free(blob);
     fit_model_free(m);
+}
+
+/* The load-feature clamp: y = 10 + 2 x0 + 100 x1 with x0 a layer feature in [0, 10] and x1 a
+** load feature in [0, 1] (clamp_from = 1).  x0 extrapolates, x1 is held to [0, 1]; the clamp
+** survives a save/load round trip; a version-2 blob (no clamp) still loads; a blob whose clamp
+** is out of range or inverted is refused; too many features to clamp is an error. */
+static void test_load_clamp(void **state)
+{
+    (void)state;
+    enum { N = 40, P = 2 };
+    double x[N * P], y[N];
+    uint64_t s = 5;
+    for (size_t i = 0; i < N; i++) {
+        x[i * P] = 10.0 * (double)i / (N - 1);
+        x[i * P + 1] = i % 2 ? uniform(&s, 0.0, 1.0) : (i % 4 ? 1.0 : 0.0);
+        y[i] = 10.0 + 2.0 * x[i * P] + 100.0 * x[i * P + 1];
+    }
+    fit_opts o;
+    fit_opts_default(&o, FIT_LINEAR);
+    o.clamp_from = 1;
+    fit_model *m = train_ok(FIT_LINEAR, x, N, P, y, &o);
+    const double far[] = {20.0, 0.5}, hi[] = {5.0, 3.0}, lo[] = {5.0, -2.0},
+                 nan_load[] = {5.0, NAN};
+    assert_true(fabs(fit_predict(m, far) - 100.0) < 1e-9);
+    assert_true(fabs(fit_predict(m, hi) - 120.0) < 1e-9);
+    assert_true(fabs(fit_predict(m, lo) - 20.0) < 1e-9);
+    assert_true(isnan(fit_predict(m, nan_load))); /* NaN is not silently replaced */
+
+    void *blob = NULL;
+    size_t bytes = 0;
+    char err[256];
+    fit_model *back = NULL;
+    assert_int_equal(fit_model_save(m, &blob, &bytes), CLEAVE_OK);
+    assert_int_equal(fit_model_load(&back, blob, bytes, err, sizeof err), CLEAVE_OK);
+    double a = fit_predict(m, hi), b = fit_predict(back, hi);
+    assert_memory_equal(&a, &b, sizeof a);
+    fit_model_free(back);
+    unsigned char *u = blob;
+    /* Header: magic, version, family, p, log_target, tmin, tmax, clamp_from at byte 56, then
+    ** the low and the high of feature 1. */
+    assert_true(u[56] == 1);
+    u[56] = 3; /* clamp_from beyond p */
+    assert_int_equal(fit_model_load(&back, blob, bytes, err, sizeof err), CLEAVE_EPARSE);
+    u[56] = 1;
+    double two = 2.0;
+    memcpy(u + 64, &two, 8); /* low 2 > high 1 */
+    assert_int_equal(fit_model_load(&back, blob, bytes, err, sizeof err), CLEAVE_EPARSE);
+    assert_string_equal(err, "stored model is truncated or malformed");
+    free(blob);
+    fit_model_free(m);
+
+    /* A model without a clamp, written as version 2 (no clamp_from field), reads back the same. */
+    fit_opts_default(&o, FIT_LINEAR);
+    m = train_ok(FIT_LINEAR, x, N, P, y, &o);
+    assert_int_equal(fit_model_save(m, &blob, &bytes), CLEAVE_OK);
+    u = blob;
+    u[8] = 2;
+    memmove(u + 56, u + 64, bytes - 64);
+    assert_int_equal(fit_model_load(&back, blob, bytes - 8, err, sizeof err), CLEAVE_OK);
+    a = fit_predict(m, hi);
+    b = fit_predict(back, hi);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_true(fabs(a - (10.0 + 10.0 + 300.0)) < 1e-9); /* no clamp: extrapolates */
+    fit_model_free(back);
+    free(blob);
+    fit_model_free(m);
+
+    /* 65 features cannot be clamped. */
+    enum { W = 65 };
+    double *xw = calloc(4 * W, sizeof *xw), yw[4] = {1, 2, 3, 4};
+    assert_non_null(xw);
+    fit_opts_default(&o, FIT_RIDGE);
+    o.clamp_from = 0;
+    assert_int_equal(fit_train(&m, FIT_RIDGE, xw, 4, W, yw, &o, err, sizeof err), CLEAVE_EINVAL);
+    assert_string_equal(err, "cannot clamp the features of a model with 65 of them (at most 64)");
+    assert_null(m);
+    free(xw);
 }
 
 int main(void)
@@ -679,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_poly_recovers),   cmocka_unit_test(test_ridge_gcv_oracle),
         cmocka_unit_test(test_lasso_kkt),       cmocka_unit_test(test_collinear),
         cmocka_unit_test(test_few_rows),        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_load_clamp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
