@@ -21,6 +21,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "common/sysinfo.h"
 #include "profiler/backend.h"
 #include "profiler/timing.h"
 
@@ -143,11 +144,7 @@ static int run_capture(const char *cmd, char *buf, size_t buflen)
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        cpu_set_t all;
-        CPU_ZERO(&all);
-        for (long i = 0; i < sysconf(_SC_NPROCESSORS_CONF) && i < CPU_SETSIZE; i++)
-            CPU_SET((int)i, &all);
-        sched_setaffinity(0, sizeof all, &all);
+        cl_affinity_widen();
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);

@@ -3,6 +3,8 @@
 */
 #include "common/sysinfo.h"
 
+#include <sched.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,4 +94,14 @@ int cl_in_path(const char *program)
             path++;
     }
     return 0;
+}
+
+int cl_affinity_widen(void)
+{
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+    for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
+        CPU_SET((int)i, &all);
+    return sched_setaffinity(0, sizeof all, &all);
 }

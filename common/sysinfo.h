@@ -26,4 +26,11 @@ const char *cl_omp_binding(void);
 /* Whether PROGRAM is an executable file in some directory of $PATH. */
 int cl_in_path(const char *program);
 
+/* Let the calling thread (sched_setaffinity(0) is per thread) run on every configured CPU; the
+** kernel intersects that with any cpuset the process is confined to.  With OMP_PROC_BIND,
+** OpenMP binds the initial thread to one CPU, and every thread or process it creates inherits
+** that mask: worker pools and forked children that are meant for the whole machine call this
+** first.  Returns 0, or -1 (errno set) when the mask cannot be changed. */
+int cl_affinity_widen(void);
+
 #endif /* CLEAVE_COMMON_SYSINFO_H */

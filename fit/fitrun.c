@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "common/sysinfo.h"
 #include "fit/family.h"
 
 #define MAX_THREADS 64
@@ -273,6 +274,14 @@ static int cmp_cost(const void *a, const void *b)
     return x->task < y->task ? -1 : x->task > y->task;
 }
 
+/* A worker started by run_pool(): free of the caller's OpenMP binding (cl_affinity_widen), or
+** every worker would share the one CPU `cleave` binds its main thread to. */
+static void *spawned_worker(void *arg)
+{
+    cl_affinity_widen();
+    return worker(arg);
+}
+
 /* Run every task on THREADS threads, this one included.  If a thread cannot be started the
 ** others (at least this one) do its share. */
 static void run_pool(struct task *tasks, size_t ntasks, int threads, const fit_run_opts *o)
@@ -296,7 +305,7 @@ static void run_pool(struct task *tasks, size_t ntasks, int threads, const fit_r
     qsort(pl.order, ntasks, sizeof *pl.order, cmp_cost);
     atomic_init(&pl.next, 0);
     for (int i = 1; i < threads && i < MAX_THREADS; i++) {
-        if (pthread_create(&tid[started], NULL, worker, &pl) != 0)
+        if (pthread_create(&tid[started], NULL, spawned_worker, &pl) != 0)
             break;
         started++;
     }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/loadsnap.h"
+#include "common/sysinfo.h"
 
 #define PERIOD_NS 10000000LL /* the CPU duty-cycle period: 10 ms */
 #define GIB ((uint64_t)1 << 30)
@@ -456,12 +457,7 @@ static void child_main(int wfd, pid_t parent, struct plan *p)
     ** place; a fork inherits that one-CPU mask, which would squeeze every load thread onto one
     ** core.  The load is meant for the whole machine: widen the mask to every online CPU (the
     ** kernel intersects it with any cpuset the process is confined to). */
-    cpu_set_t all;
-    CPU_ZERO(&all);
-    long ncpu = sysconf(_SC_NPROCESSORS_CONF);
-    for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
-        CPU_SET((int)i, &all);
-    sched_setaffinity(0, sizeof all, &all);
+    cl_affinity_widen();
 
     /* The parent's signal handlers mean nothing here: reset them.  TERM, INT and HUP stay
     ** blocked (the parent blocked everything around fork) and are taken with sigwait(); every

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/loadsnap.h"
+#include "common/sysinfo.h"
 #include "profiler/loadgen.h"
 
 static void sleep_ms(int ms)
@@ -619,6 +620,25 @@ static void test_affinity_widened(void **state)
     assert_int_equal(CPU_COUNT(&child), ncpu);
 }
 
+/* cl_affinity_widen(), which the generator's child and the fitter's worker threads call, gives
+** the calling thread every online CPU back after a one-CPU mask. */
+static void test_affinity_widen_thread(void **state)
+{
+    (void)state;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 2)
+        skip();
+    cpu_set_t saved, one, now;
+    assert_int_equal(sched_getaffinity(0, sizeof saved, &saved), 0);
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    assert_int_equal(cl_affinity_widen(), 0);
+    assert_int_equal(sched_getaffinity(0, sizeof now, &now), 0);
+    assert_int_equal(sched_setaffinity(0, sizeof saved, &saved), 0);
+    assert_int_equal(CPU_COUNT(&now), ncpu);
+}
+
 static void test_memcap_rss(void **state)
 {
     (void)state;
@@ -705,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_no_orphan_after_sigkill),
         cmocka_unit_test(test_start_failure_reported),
         cmocka_unit_test(test_affinity_widened),
+        cmocka_unit_test(test_affinity_widen_thread),
         cmocka_unit_test(test_memcap_rss),
         cmocka_unit_test(test_membw_runs),
     };
