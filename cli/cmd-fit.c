@@ -182,10 +182,10 @@ static void print_json(const fit_run_result *r, const char *device, const char *
             const fit_run_set *rs = &t->set[s];
             fprintf(out,
                     "%s\"%s\":{\"rows\":%zu,\"excluded\":%zu,\"features\":%zu,"
-                    "\"constant_dropped\":%zu,\"load_levels\":%zu,\"folds\":%d,"
-                    "\"selected\":",
+                    "\"constant_dropped\":%zu,\"collinear_dropped\":%zu,\"load_levels\":%zu,"
+                    "\"folds\":%d,\"selected\":",
                     s ? "," : "", fit_feature_set_name((fit_feature_set)s), rs->rows, rs->excluded,
-                    rs->features, rs->constant, rs->levels, rs->folds);
+                    rs->features, rs->constant, rs->collinear, rs->levels, rs->folds);
             if (rs->selected >= 0)
                 cl_json_string(out, fit_family_name((fit_family)rs->selected));
             else

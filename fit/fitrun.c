@@ -111,13 +111,14 @@ struct job {
     fit_run_family *res; /* where its summary goes */
     fit_family fam;
     fit_opts fo;
-    int keff;        /* k-fold folds */
-    size_t constant; /* constant feature columns left out */
-    int *fold;       /* N: each row's fold */
-    double *cv;      /* N: k-fold held-out predictions */
-    double *lolo;    /* N: leave-one-level-out predictions */
-    double *final;   /* N: the final model's predictions of its own rows */
-    void *blob;      /* the final model, serialised */
+    int keff;         /* k-fold folds */
+    size_t constant;  /* constant feature columns left out */
+    size_t collinear; /* collinear feature columns left out */
+    int *fold;        /* N: each row's fold */
+    double *cv;       /* N: k-fold held-out predictions */
+    double *lolo;     /* N: leave-one-level-out predictions */
+    double *final;    /* N: the final model's predictions of its own rows */
+    void *blob;       /* the final model, serialised */
     size_t blob_bytes;
     int64_t model_id;
 };
@@ -420,6 +421,7 @@ static char *detail_json(const struct job *j, const fit_run_opts *o)
             (unsigned long long)o->seed, j->fo.inner_folds, j->fam == FIT_LOG || j->fo.log_target);
     fprintf(m, ",\"rows\":%zu,\"excluded\":%zu,\"load_levels\":%zu,\"constant_dropped\":%zu",
             j->d->n, j->d->excluded, j->d->nlevels, j->constant);
+    fprintf(m, ",\"collinear_dropped\":%zu", j->collinear);
     fputs(",\"lolo_note\":", m);
     cl_json_string(m, j->res->lolo_note);
     fputc('}', m);
@@ -527,32 +529,84 @@ failed:
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
-/* Remove from D the feature columns that are constant over its rows (the batch size of a sweep
-** that only times n = 1, a bias every layer has), keeping at least one column, and return how
-** many were removed.  They carry no information to fit, yet they cost: polynomial terms grow
-** with p^2 and its eigendecomposition with p^6, kernel distances with p; and a model fitted with
-** a column that never varied extrapolates blindly when it does vary at prediction time (a
-** standardised RBF distance, say), while a model without it ignores it.  The stored feature
-** list is the reduced one, so the predictor builds exactly these rows. */
-static size_t drop_constant_columns(fit_dataset *d)
+/* A column is redundant when the columns kept before it explain all but this share of its
+** variance (1 - R^2 of regressing it on them): a variance inflation factor of 1000, the usual
+** mark of severe collinearity. */
+#define COLLINEAR_RTOL 1e-3
+
+/* Remove from D the feature columns that carry nothing the earlier ones do not, keeping at least
+** one column, and return how many were removed; *COLLINEAR (of them) were not constant.
+**  - Constant columns (the batch size of a sweep that only times n = 1, a bias every layer has).
+**    They carry no information to fit, yet they cost: polynomial terms grow with p^2 and its
+**    eigendecomposition with p^6, kernel distances with p; and a model fitted with a column
+**    that never varied extrapolates blindly when it does vary at prediction time.
+**  - Collinear columns: a column that the columns kept before it explain to COLLINEAR_RTOL
+**    (byte counts are 4 x element counts, a concat's MACs are its elements, the memory
+**    features are three views of /proc/meminfo).  Unpenalised least squares gives such pairs
+**    huge coefficients of opposite sign that cancel on the training rows only: a concat's
+**    logarithmic model once predicted 6 s instead of 0.2 ms for a layer inside the training
+**    ranges, because free memory and MemAvailable moved slightly apart.
+** Columns are taken in feature order (layer features first, MACs first of all), each
+** orthogonalised against the kept ones (modified Gram-Schmidt, twice, on centred columns).
+** The stored feature list is the reduced one, so the predictor builds exactly these rows. */
+static size_t drop_redundant_columns(fit_dataset *d, size_t *collinear)
 {
     fit_features kept;
-    size_t keep[FIT_MAX_FEATURES], nkeep = 0;
+    size_t keep[FIT_MAX_FEATURES], nkeep = 0, n = d->n;
     int nf = fit_features_count(&d->features);
+    double *basis = malloc(sizeof *basis * (n ? n : 1) * (size_t)(nf ? nf : 1));
+    double *r = malloc(sizeof *r * (n ? n : 1));
 
+    *collinear = 0;
     memset(&kept, 0, sizeof kept);
     for (int j = 0; j < nf; j++) {
+        double mean = 0.0, ss = 0.0, rr = 0.0;
+        for (size_t i = 0; i < n; i++)
+            mean += d->x[i * d->p + (size_t)j] / (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double v = d->x[i * d->p + (size_t)j] - mean;
+            ss += v * v;
+            if (r)
+                r[i] = v;
+        }
         int varies = 0;
-        for (size_t i = 1; i < d->n && !varies; i++)
+        for (size_t i = 1; i < n && !varies; i++)
             varies = d->x[i * d->p + (size_t)j] != d->x[(size_t)j];
-        if (!varies && !(nkeep == 0 && j == nf - 1))
+        int last_chance = nkeep == 0 && j == nf - 1;
+        if (!varies && !last_chance)
             continue;
+        if (varies && basis && r && nkeep > 0) { /* (out of memory: every varying one is kept) */
+            for (int pass = 0; pass < 2; pass++)
+                for (size_t k = 0; k < nkeep; k++) {
+                    const double *q = basis + k * n;
+                    double dot = 0.0;
+                    for (size_t i = 0; i < n; i++)
+                        dot += q[i] * r[i];
+                    for (size_t i = 0; i < n; i++)
+                        r[i] -= dot * q[i];
+                }
+            for (size_t i = 0; i < n; i++)
+                rr += r[i] * r[i];
+            if (rr <= COLLINEAR_RTOL * ss && !last_chance) {
+                (*collinear)++;
+                continue;
+            }
+        } else {
+            rr = ss;
+        }
+        if (basis && r && rr > 0.0) {
+            double norm = sqrt(rr);
+            for (size_t i = 0; i < n; i++)
+                basis[nkeep * n + i] = r[i] / norm;
+        }
         keep[nkeep++] = (size_t)j;
         if (j < d->features.nstatic)
             kept.statics[kept.nstatic++] = d->features.statics[j];
         else
             kept.dynamics[kept.ndynamic++] = d->features.dynamics[j - d->features.nstatic];
     }
+    free(basis);
+    free(r);
     if (nkeep == d->p || d->n == 0)
         return 0;
     for (size_t i = 0; i < d->n; i++)
@@ -645,13 +699,14 @@ cleave_status fit_run(cl_store *st, const fit_run_opts *o, fit_run_result *out, 
         goto done;
     }
     for (int t = 0; t < CLEAVE_LAYER_COUNT; t++) {
-        size_t seen = 0, constant[FIT_NSETS] = {0};
+        size_t seen = 0, constant[FIT_NSETS] = {0}, collinear[FIT_NSETS] = {0};
         for (int s = 0; s < FIT_NSETS; s++) {
             fit_dataset *d = &ds[(size_t)t * FIT_NSETS + (size_t)s];
             if ((rc = fit_dataset_read(d, st, o->device, (cleave_layer_type)t, (fit_feature_set)s,
                                        o->target, err, errlen)) != CLEAVE_OK)
                 goto done;
-            constant[s] = drop_constant_columns(d);
+            constant[s] = drop_redundant_columns(d, &collinear[s]);
+            constant[s] -= collinear[s];
             seen += d->n + d->excluded;
         }
         if (seen == 0)
@@ -665,6 +720,7 @@ cleave_status fit_run(cl_store *st, const fit_run_opts *o, fit_run_result *out, 
             rs->excluded = d->excluded;
             rs->features = d->p;
             rs->constant = constant[s];
+            rs->collinear = collinear[s];
             rs->levels = d->nlevels;
             rs->folds = fit_cv_effective_folds(d->n, o->folds);
             rs->selected = -1;
@@ -711,6 +767,7 @@ cleave_status fit_run(cl_store *st, const fit_run_opts *o, fit_run_result *out, 
                     j->fo.clamp_from = (size_t)d->features.nstatic;
                 j->keff = rs->folds;
                 j->constant = rs->constant;
+                j->collinear = rs->collinear;
                 j->fold = malloc(sizeof *j->fold * n1);
                 j->cv = malloc(sizeof *j->cv * n1);
                 j->lolo = malloc(sizeof *j->lolo * n1);

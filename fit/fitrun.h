@@ -10,8 +10,9 @@
 ** simpler one).  The models of the device are replaced in one transaction: a fit that fails
 ** leaves the previous models in place.
 **
-** Feature columns that are constant over a data set's rows are left out of its models (the
-** stored feature list says which remain).  Kernel ridge, polynomial and lasso choose their
+** Feature columns that are constant over a data set's rows, or that the earlier columns explain
+** to 99.9 % of their variance, are left out of its models (the stored feature list says which
+** remain).  Kernel ridge, polynomial and lasso choose their
 ** hyper-parameters by 2-fold inner CV on data sets of 100 rows or more (3-fold below): see
 ** family_opts() in fitrun.c for why and what it saves.
 */
@@ -83,13 +84,14 @@ typedef struct fit_run_family {
 
 /* One feature set of one layer type. */
 typedef struct fit_run_set {
-    size_t rows;     /* usable rows */
-    size_t excluded; /* rows excluded: unparsable spec, NaN/inf feature or latency */
-    size_t features; /* columns of the design matrix (constant ones left out) */
-    size_t constant; /* feature columns left out because they were constant over the rows */
-    size_t levels;   /* distinct load settings among the usable rows */
-    int folds;       /* k-fold folds used (fewer than asked when rows < folds; 0 = none) */
-    int selected;    /* the selected fit_family, -1 if none could be fitted */
+    size_t rows;      /* usable rows */
+    size_t excluded;  /* rows excluded: unparsable spec, NaN/inf feature or latency */
+    size_t features;  /* columns of the design matrix (constant ones left out) */
+    size_t constant;  /* feature columns left out because they were constant over the rows */
+    size_t collinear; /* ... because the earlier columns explained 99.9 % of their variance */
+    size_t levels;    /* distinct load settings among the usable rows */
+    int folds;        /* k-fold folds used (fewer than asked when rows < folds; 0 = none) */
+    int selected;     /* the selected fit_family, -1 if none could be fitted */
     fit_run_family fam[FIT_NFAMILIES];
 } fit_run_set;
 

@@ -94,7 +94,7 @@ static void make_sample(cl_sample *s, int64_t seq, const cleave_layer *l, int le
         s->dyn[f] = NAN;
     double util = 0.3 * level + 0.01 * fabs(gauss(rng));
     s->dyn[CLEAVE_LOAD_CPU_UTIL] = util;
-    s->dyn[CLEAVE_LOAD_OTHER_CPU] = util;
+    s->dyn[CLEAVE_LOAD_OTHER_CPU] = util * (0.7 + 0.3 * cl_rng_uniform(rng)); /* not collinear */
     s->dyn[CLEAVE_LOAD_SYS_CPU] = 0.02 + 0.005 * gauss(rng);
     s->median_us = base_us * (1.0 + util) * (1.0 + 0.01 * gauss(rng));
     s->min_us = s->p90_us = s->max_us = s->mean_us = s->median_us;
