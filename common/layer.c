@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errmsg.h"
+
 /* Element counts and MACs must fit comfortably in 63 bits; this bound also keeps every byte
 ** count (4 bytes per element) and every sum of a few of them representable. */
 #define DIM_MAX ((int64_t)1 << 40)
@@ -39,19 +41,6 @@ static const char *const feature_names[] = {
 };
 
 static const char *const pool_names[] = {"max", "avg", "avgpad"};
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 CLEAVE_API const char *cleave_layer_type_name(cleave_layer_type type)
 {
@@ -327,7 +316,7 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
     const char *tname = type_names[l->type];
     char *eq = strchr(tok, '=');
     if (!eq || eq == tok) {
-        seterr(err, errlen, "expected key=value, got '%s'", tok);
+        cl_errf(err, errlen, "expected key=value, got '%s'", tok);
         return CLEAVE_EPARSE;
     }
     *eq = '\0';
@@ -337,16 +326,16 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
         if (strcmp(key, keys[i].name) == 0 || (keys[i].alias && strcmp(key, keys[i].alias) == 0))
             id = i;
     if (id < 0 || !(keys[id].types & (1u << l->type))) {
-        seterr(err, errlen, "unknown key '%s' for layer type '%s'", key, tname);
+        cl_errf(err, errlen, "unknown key '%s' for layer type '%s'", key, tname);
         return CLEAVE_EPARSE;
     }
     if (seen[id / 32] & (1u << (id % 32))) {
-        seterr(err, errlen, "key '%s' given twice", key);
+        cl_errf(err, errlen, "key '%s' given twice", key);
         return CLEAVE_EPARSE;
     }
     seen[id / 32] |= 1u << (id % 32);
     if (!*val) {
-        seterr(err, errlen, "key '%s' has no value", key);
+        cl_errf(err, errlen, "key '%s' has no value", key);
         return CLEAVE_EPARSE;
     }
 
@@ -362,12 +351,12 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
                     l->kind = i;
                     return CLEAVE_OK;
                 }
-            seterr(err, errlen, "unknown pooling kind '%s' (max, avg, avgpad)", val);
+            cl_errf(err, errlen, "unknown pooling kind '%s' (max, avg, avgpad)", val);
             return CLEAVE_EPARSE;
         }
         rc = cleave_act_kind_from_name(val);
         if (rc < 0 || (id == K_KIND && rc == CLEAVE_ACT_NONE)) {
-            seterr(err, errlen, "unknown activation '%s'", val);
+            cl_errf(err, errlen, "unknown activation '%s'", val);
             return CLEAVE_EPARSE;
         }
         if (id == K_ACT)
@@ -381,7 +370,7 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
     case K_BETA:
     case K_LRNK:
         if (parse_f64(val, &d)) {
-            seterr(err, errlen, "value of '%s' is not a finite number: '%s'", key, val);
+            cl_errf(err, errlen, "value of '%s' is not a finite number: '%s'", key, val);
             return CLEAVE_EPARSE;
         }
         *(id == K_ALPHA ? &l->alpha : id == K_BETA ? &l->beta : &l->lrn_k) = d;
@@ -391,7 +380,7 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
     case K_PERM:
         rc = parse_list(val, list, 4, &count);
         if (rc || count != 4) {
-            seterr(err, errlen, "value of 'perm' must be four axes like 0,2,3,1, got '%s'", val);
+            cl_errf(err, errlen, "value of 'perm' must be four axes like 0,2,3,1, got '%s'", val);
             return CLEAVE_EPARSE;
         }
         for (int i = 0; i < 4; i++)
@@ -400,11 +389,11 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
     case K_C:
         rc = parse_list(val, list, CLEAVE_MAX_INPUTS, &count);
         if (rc == -3) {
-            seterr(err, errlen, "too many values for 'c' (at most %d)", CLEAVE_MAX_INPUTS);
+            cl_errf(err, errlen, "too many values for 'c' (at most %d)", CLEAVE_MAX_INPUTS);
             return CLEAVE_EINVAL;
         }
         if (rc == 0 && count > 1 && l->type != CLEAVE_LAYER_CONCAT) {
-            seterr(err, errlen, "key 'c' takes a list only for concat");
+            cl_errf(err, errlen, "key 'c' takes a list only for concat");
             return CLEAVE_EPARSE;
         }
         if (rc == 0 && count > 1) {
@@ -425,11 +414,11 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
 
     rc = parse_i64(val, &v);
     if (rc == -2) {
-        seterr(err, errlen, "value of '%s' is out of range: '%s'", key, val);
+        cl_errf(err, errlen, "value of '%s' is out of range: '%s'", key, val);
         return CLEAVE_EINVAL;
     }
     if (rc) {
-        seterr(err, errlen, "value of '%s' is not an integer: '%s'", key, val);
+        cl_errf(err, errlen, "value of '%s' is not an integer: '%s'", key, val);
         return CLEAVE_EPARSE;
     }
     switch (id) {
@@ -469,7 +458,7 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
     case K_BIAS:
     case K_GLOBAL:
         if (v != 0 && v != 1) {
-            seterr(err, errlen, "value of '%s' must be 0 or 1, got '%s'", key, val);
+            cl_errf(err, errlen, "value of '%s' must be 0 or 1, got '%s'", key, val);
             return CLEAVE_EINVAL;
         }
         *(id == K_BIAS ? &l->bias : &l->global) = (int)v;
@@ -477,7 +466,7 @@ static cleave_status parse_pair(cleave_layer *l, char *tok, unsigned *seen, int 
     case K_AXIS:
     case K_NINPUTS:
         if (v < INT_MIN || v > INT_MAX) {
-            seterr(err, errlen, "value of '%s' is out of range: '%s'", key, val);
+            cl_errf(err, errlen, "value of '%s' is out of range: '%s'", key, val);
             return CLEAVE_EINVAL;
         }
         *(id == K_AXIS ? &l->axis : &l->ninputs) = (int)v;
@@ -496,23 +485,23 @@ CLEAVE_API cleave_status cleave_layer_parse(cleave_layer *out, const char *spec,
     int act_params = 0;
     cleave_status rc;
 
-    seterr(err, errlen, "%s", "");
+    cl_errf(err, errlen, "%s", "");
     if (!out || !spec) {
-        seterr(err, errlen, "no layer given");
+        cl_errf(err, errlen, "no layer given");
         return CLEAVE_EINVAL;
     }
     if (strlen(spec) >= sizeof buf) {
-        seterr(err, errlen, "layer spec longer than %zu characters", sizeof buf - 1);
+        cl_errf(err, errlen, "layer spec longer than %zu characters", sizeof buf - 1);
         return CLEAVE_EPARSE;
     }
     strcpy(buf, spec);
     char *save = NULL, *tok = strtok_r(buf, " \t\n", &save);
     if (!tok) {
-        seterr(err, errlen, "empty layer spec");
+        cl_errf(err, errlen, "empty layer spec");
         return CLEAVE_EPARSE;
     }
     if (parse_type_word(tok, &l) != 0) {
-        seterr(err, errlen, "unknown layer type '%s'", tok);
+        cl_errf(err, errlen, "unknown layer type '%s'", tok);
         return CLEAVE_EPARSE;
     }
     /* Concat input channels given as a single c with ninputs are filled in after parsing. */
@@ -622,7 +611,7 @@ CLEAVE_API cleave_shape cleave_layer_output_shape(const cleave_layer *l)
 #define REQUIRE(cond, ...)                                                                         \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            seterr(err, errlen, __VA_ARGS__);                                                      \
+            cl_errf(err, errlen, __VA_ARGS__);                                                     \
             return CLEAVE_EINVAL;                                                                  \
         }                                                                                          \
     } while (0)
@@ -632,14 +621,14 @@ static cleave_status check_range(const char *field, int64_t v, int64_t lo, char 
 {
     if (v < lo) {
         if (lo == 1)
-            seterr(err, errlen, "'%s' must be positive, got %lld", field, (long long)v);
+            cl_errf(err, errlen, "'%s' must be positive, got %lld", field, (long long)v);
         else
-            seterr(err, errlen, "'%s' must be at least %lld, got %lld", field, (long long)lo,
-                   (long long)v);
+            cl_errf(err, errlen, "'%s' must be at least %lld, got %lld", field, (long long)lo,
+                    (long long)v);
         return CLEAVE_EINVAL;
     }
     if (v > DIM_MAX) {
-        seterr(err, errlen, "'%s' is too large: %lld", field, (long long)v);
+        cl_errf(err, errlen, "'%s' is too large: %lld", field, (long long)v);
         return CLEAVE_EINVAL;
     }
     return CLEAVE_OK;
@@ -703,7 +692,7 @@ cleave_status cl_layer_check(const cleave_layer *l, double *feats, char *err, si
 {
     cleave_status rc;
     if (!l) {
-        seterr(err, errlen, "no layer given");
+        cl_errf(err, errlen, "no layer given");
         return CLEAVE_EINVAL;
     }
     REQUIRE((int)l->type >= 0 && l->type < CLEAVE_LAYER_COUNT, "unknown layer type %d",

@@ -1,7 +1,13 @@
 /*
-** common/status.c - version and status-code strings, generated from CLEAVE_STATUS_MAP.
+** common/status.c - version and status-code strings, generated from CLEAVE_STATUS_MAP, and the
+** message writer of common/errmsg.h.
 */
 #include <cleave/cleave.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common/errmsg.h"
 
 CLEAVE_API const char *cleave_version(void)
 {
@@ -33,4 +39,14 @@ CLEAVE_API const char *cleave_status_name(cleave_status status)
 #undef CLEAVE_STATUS_NAME_
     default: return "UNKNOWN";
     }
+}
+
+void cl_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -9,23 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errmsg.h"
+
 /* Limits as the catalogue's (common/layer.c): a dimension up to 2^40, a tensor up to 2^58
 ** elements, so that byte counts (4 per element) and sums of a few of them fit in 63 bits. */
 #define DIM_MAX ((int64_t)1 << 40)
 #define ELEMS_MAX ((int64_t)1 << 58)
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- name index --------------------------------------------------------------------------- */
 
@@ -214,15 +203,16 @@ cleave_status plan_graph_add_tensor(plan_graph *g, const char *name, const int64
                                     int *id, char *err, size_t errlen)
 {
     if (!name) {
-        seterr(err, errlen, "tensor without a name");
+        cl_errf(err, errlen, "tensor without a name");
         return CLEAVE_EINVAL;
     }
     if (rank < 1 || rank > 4) {
-        seterr(err, errlen, "tensor '%s' has rank %d; 1 to 4 dimensions are supported", name, rank);
+        cl_errf(err, errlen, "tensor '%s' has rank %d; 1 to 4 dimensions are supported", name,
+                rank);
         return CLEAVE_EINVAL;
     }
     if (plan_graph_find_tensor(g, name) >= 0) {
-        seterr(err, errlen, "tensor '%s' is defined twice", name);
+        cl_errf(err, errlen, "tensor '%s' is defined twice", name);
         return CLEAVE_EINVAL;
     }
     if (grow((void **)&g->tensors, &g->tensor_cap, g->ntensors + 1, sizeof *g->tensors))
@@ -251,17 +241,17 @@ cleave_status plan_graph_add_tensor(plan_graph *g, const char *name, const int64
 cleave_status plan_graph_add_input(plan_graph *g, int tensor, char *err, size_t errlen)
 {
     if (tensor < 0 || tensor >= g->ntensors) {
-        seterr(err, errlen, "no tensor %d", tensor);
+        cl_errf(err, errlen, "no tensor %d", tensor);
         return CLEAVE_EINVAL;
     }
     plan_tensor *t = &g->tensors[tensor];
     if (t->is_input) {
-        seterr(err, errlen, "input '%s' is declared twice", t->name);
+        cl_errf(err, errlen, "input '%s' is declared twice", t->name);
         return CLEAVE_EINVAL;
     }
     if (t->producer >= 0) {
-        seterr(err, errlen, "tensor '%s' is written by node '%s' and cannot be a network input",
-               t->name, g->nodes[t->producer].name);
+        cl_errf(err, errlen, "tensor '%s' is written by node '%s' and cannot be a network input",
+                t->name, g->nodes[t->producer].name);
         return CLEAVE_EINVAL;
     }
     if (grow((void **)&g->inputs, &g->input_cap, g->ninputs + 1, sizeof *g->inputs))
@@ -275,12 +265,12 @@ cleave_status plan_graph_add_input(plan_graph *g, int tensor, char *err, size_t 
 cleave_status plan_graph_add_output(plan_graph *g, int tensor, char *err, size_t errlen)
 {
     if (tensor < 0 || tensor >= g->ntensors) {
-        seterr(err, errlen, "no tensor %d", tensor);
+        cl_errf(err, errlen, "no tensor %d", tensor);
         return CLEAVE_EINVAL;
     }
     plan_tensor *t = &g->tensors[tensor];
     if (t->is_output) {
-        seterr(err, errlen, "output '%s' is declared twice", t->name);
+        cl_errf(err, errlen, "output '%s' is declared twice", t->name);
         return CLEAVE_EINVAL;
     }
     if (grow((void **)&g->outputs, &g->output_cap, g->noutputs + 1, sizeof *g->outputs))
@@ -296,36 +286,36 @@ cleave_status plan_graph_add_node(plan_graph *g, const char *name, const char *o
                                   int output, unsigned flags, int *id, char *err, size_t errlen)
 {
     if (!name || !layer) {
-        seterr(err, errlen, "node without a name or a layer");
+        cl_errf(err, errlen, "node without a name or a layer");
         return CLEAVE_EINVAL;
     }
     if (plan_graph_find_node(g, name) >= 0) {
-        seterr(err, errlen, "node '%s' is defined twice", name);
+        cl_errf(err, errlen, "node '%s' is defined twice", name);
         return CLEAVE_EINVAL;
     }
     if (ninputs < 0 || ninputs > PLAN_MAX_NODE_INPUTS || (ninputs > 0 && !inputs)) {
-        seterr(err, errlen, "node '%s' has %d inputs; at most %d are supported", name, ninputs,
-               PLAN_MAX_NODE_INPUTS);
+        cl_errf(err, errlen, "node '%s' has %d inputs; at most %d are supported", name, ninputs,
+                PLAN_MAX_NODE_INPUTS);
         return CLEAVE_EINVAL;
     }
     for (int i = 0; i < ninputs; i++) {
         if (inputs[i] < 0 || inputs[i] >= g->ntensors) {
-            seterr(err, errlen, "node '%s': no tensor %d", name, inputs[i]);
+            cl_errf(err, errlen, "node '%s': no tensor %d", name, inputs[i]);
             return CLEAVE_EINVAL;
         }
     }
     if (output < 0 || output >= g->ntensors) {
-        seterr(err, errlen, "node '%s': no tensor %d", name, output);
+        cl_errf(err, errlen, "node '%s': no tensor %d", name, output);
         return CLEAVE_EINVAL;
     }
     plan_tensor *t = &g->tensors[output];
     if (t->producer >= 0) {
-        seterr(err, errlen, "tensor '%s' is written by both '%s' and '%s'", t->name,
-               g->nodes[t->producer].name, name);
+        cl_errf(err, errlen, "tensor '%s' is written by both '%s' and '%s'", t->name,
+                g->nodes[t->producer].name, name);
         return CLEAVE_EINVAL;
     }
     if (t->is_input) {
-        seterr(err, errlen, "node '%s' writes the network input '%s'", name, t->name);
+        cl_errf(err, errlen, "node '%s' writes the network input '%s'", name, t->name);
         return CLEAVE_EINVAL;
     }
     if (grow((void **)&g->nodes, &g->node_cap, g->nnodes + 1, sizeof *g->nodes))
@@ -375,44 +365,44 @@ cleave_status plan_graph_add_exit(plan_graph *g, const char *name, int from, con
                                   int nlayers, double accuracy, char *err, size_t errlen)
 {
     if (!name || !*name) {
-        seterr(err, errlen, "an exit needs a name");
+        cl_errf(err, errlen, "an exit needs a name");
         return CLEAVE_EINVAL;
     }
     if (plan_graph_find_exit(g, name) >= 0) {
-        seterr(err, errlen, "exit '%s' is declared twice", name);
+        cl_errf(err, errlen, "exit '%s' is declared twice", name);
         return CLEAVE_EINVAL;
     }
     if (!(accuracy >= 0.0 && accuracy <= 1.0)) {
-        seterr(err, errlen, "exit '%s': accuracy %g is outside [0, 1]", name, accuracy);
+        cl_errf(err, errlen, "exit '%s': accuracy %g is outside [0, 1]", name, accuracy);
         return CLEAVE_EINVAL;
     }
     if (from < -1 || from >= g->nnodes || nlayers < 0 || (nlayers > 0 && !layers)) {
-        seterr(err, errlen, "exit '%s': bad node id", name);
+        cl_errf(err, errlen, "exit '%s': bad node id", name);
         return CLEAVE_EINVAL;
     }
     if (from < 0 && nlayers > 0) {
-        seterr(err, errlen, "exit '%s': layers without a 'from' node", name);
+        cl_errf(err, errlen, "exit '%s': layers without a 'from' node", name);
         return CLEAVE_EINVAL;
     }
     if (from >= 0 && nlayers == 0) {
-        seterr(err, errlen, "exit '%s' has no layers", name);
+        cl_errf(err, errlen, "exit '%s' has no layers", name);
         return CLEAVE_EINVAL;
     }
     for (int i = 0; i < g->nexits && from < 0; i++)
         if (g->exits[i].from < 0) {
-            seterr(err, errlen, "exits '%s' and '%s' are both the main exit", g->exits[i].name,
-                   name);
+            cl_errf(err, errlen, "exits '%s' and '%s' are both the main exit", g->exits[i].name,
+                    name);
             return CLEAVE_EINVAL;
         }
     for (int i = 0; i < nlayers; i++) {
         if (layers[i] < 0 || layers[i] >= g->nnodes) {
-            seterr(err, errlen, "exit '%s': bad node id", name);
+            cl_errf(err, errlen, "exit '%s': bad node id", name);
             return CLEAVE_EINVAL;
         }
         for (int j = 0; j < i; j++)
             if (layers[j] == layers[i]) {
-                seterr(err, errlen, "exit '%s': layer '%s' is listed twice", name,
-                       g->nodes[layers[i]].name);
+                cl_errf(err, errlen, "exit '%s': layer '%s' is listed twice", name,
+                        g->nodes[layers[i]].name);
                 return CLEAVE_EINVAL;
             }
     }
@@ -468,35 +458,35 @@ cleave_status plan_graph_add_exit_spec(plan_graph *g, const char *name, const ch
                                             : NULL;
         }
         if (!slot) {
-            seterr(err, errlen, "exit '%s': %s '%s' (accuracy=A [from=NODE layers=L1,L2,...])",
-                   name, eq ? "unknown key" : "expected key=value, got", tok);
+            cl_errf(err, errlen, "exit '%s': %s '%s' (accuracy=A [from=NODE layers=L1,L2,...])",
+                    name, eq ? "unknown key" : "expected key=value, got", tok);
             goto done;
         }
         if (*slot) {
-            seterr(err, errlen, "exit '%s': key '%s' given twice", name, tok);
+            cl_errf(err, errlen, "exit '%s': key '%s' given twice", name, tok);
             goto done;
         }
         *slot = eq + 1;
     }
     if (!acc) {
-        seterr(err, errlen, "exit '%s': accuracy is missing", name);
+        cl_errf(err, errlen, "exit '%s': accuracy is missing", name);
         goto done;
     }
     char *end;
     double a = strtod(acc, &end);
     if (end == acc || *end) {
-        seterr(err, errlen, "exit '%s': accuracy '%s' is not a number", name, acc);
+        cl_errf(err, errlen, "exit '%s': accuracy '%s' is not a number", name, acc);
         goto done;
     }
     if (!from != !layers) {
-        seterr(err, errlen,
-               "exit '%s': 'from' and 'layers' go together (a branch exit) or not "
-               "at all (the main exit)",
-               name);
+        cl_errf(err, errlen,
+                "exit '%s': 'from' and 'layers' go together (a branch exit) or not "
+                "at all (the main exit)",
+                name);
         goto done;
     }
     if (from && (from_id = node_or_producer(g, from)) < 0) {
-        seterr(err, errlen, "exit '%s': 'from' node '%s' is not defined", name, from);
+        cl_errf(err, errlen, "exit '%s': 'from' node '%s' is not defined", name, from);
         goto done;
     }
     if (layers) {
@@ -510,7 +500,7 @@ cleave_status plan_graph_add_exit_spec(plan_graph *g, const char *name, const ch
         for (char *save = NULL, *tok = strtok_r(layers, ",", &save); tok;
              tok = strtok_r(NULL, ",", &save)) {
             if ((ids[nids++] = node_or_producer(g, tok)) < 0) {
-                seterr(err, errlen, "exit '%s': layer '%s' is not defined", name, tok);
+                cl_errf(err, errlen, "exit '%s': layer '%s' is not defined", name, tok);
                 goto done;
             }
         }
@@ -518,7 +508,7 @@ cleave_status plan_graph_add_exit_spec(plan_graph *g, const char *name, const ch
     rc = plan_graph_add_exit(g, name, from_id, ids, nids, a, err, errlen);
 done:
     if (rc == CLEAVE_ENOMEM)
-        seterr(err, errlen, "out of memory");
+        cl_errf(err, errlen, "out of memory");
     free(ids);
     free(buf);
     return rc;
@@ -538,8 +528,8 @@ static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t er
         for (int i = 0; i < e->nlayers; i++) {
             int v = e->layers[i];
             if (owner[v] >= 0) {
-                seterr(err, errlen, "exit '%s': layer '%s' is also in exit '%s'", e->name,
-                       g->nodes[v].name, g->exits[owner[v]].name);
+                cl_errf(err, errlen, "exit '%s': layer '%s' is also in exit '%s'", e->name,
+                        g->nodes[v].name, g->exits[owner[v]].name);
                 return CLEAVE_EINVAL;
             }
             owner[v] = x;
@@ -551,10 +541,10 @@ static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t er
             continue;
         const plan_node *from = &g->nodes[e->from];
         if (owner[e->from] >= 0) {
-            seterr(err, errlen,
-                   "exit '%s': 'from' node '%s' is not on the main path (it is a layer of exit "
-                   "'%s')",
-                   e->name, from->name, g->exits[owner[e->from]].name);
+            cl_errf(err, errlen,
+                    "exit '%s': 'from' node '%s' is not on the main path (it is a layer of exit "
+                    "'%s')",
+                    e->name, from->name, g->exits[owner[e->from]].name);
             return CLEAVE_EINVAL;
         }
         int attached = 0, last = -1, nlast = 0;
@@ -565,11 +555,11 @@ static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t er
                 if (t == from->output) {
                     attached = 1;
                 } else if (p < 0 || owner[p] != x) {
-                    seterr(err, errlen,
-                           "exit '%s' does not attach to the main path at '%s': layer '%s' "
-                           "reads '%s' (an exit's layers read only the output of its 'from' "
-                           "node and each other's)",
-                           e->name, from->name, n->name, g->tensors[t].name);
+                    cl_errf(err, errlen,
+                            "exit '%s' does not attach to the main path at '%s': layer '%s' "
+                            "reads '%s' (an exit's layers read only the output of its 'from' "
+                            "node and each other's)",
+                            e->name, from->name, n->name, g->tensors[t].name);
                     return CLEAVE_EINVAL;
                 }
             }
@@ -577,8 +567,8 @@ static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t er
             int inside = 0;
             for (int c = 0; c < o->nconsumers; c++) {
                 if (owner[o->consumers[c]] != x) {
-                    seterr(err, errlen, "exit '%s': layer '%s' feeds node '%s', outside the exit",
-                           e->name, n->name, g->nodes[o->consumers[c]].name);
+                    cl_errf(err, errlen, "exit '%s': layer '%s' feeds node '%s', outside the exit",
+                            e->name, n->name, g->nodes[o->consumers[c]].name);
                     return CLEAVE_EINVAL;
                 }
                 inside = 1;
@@ -587,43 +577,43 @@ static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t er
                 if (nlast++ == 0)
                     last = e->layers[i];
                 else {
-                    seterr(err, errlen,
-                           "exit '%s' has several last layers ('%s', '%s'); an exit ends in one",
-                           e->name, g->nodes[last].name, n->name);
+                    cl_errf(err, errlen,
+                            "exit '%s' has several last layers ('%s', '%s'); an exit ends in one",
+                            e->name, g->nodes[last].name, n->name);
                     return CLEAVE_EINVAL;
                 }
             }
         }
         if (!attached) {
-            seterr(err, errlen,
-                   "exit '%s' does not attach to the main path at '%s': none of its layers "
-                   "reads '%s'",
-                   e->name, from->name, g->tensors[from->output].name);
+            cl_errf(err, errlen,
+                    "exit '%s' does not attach to the main path at '%s': none of its layers "
+                    "reads '%s'",
+                    e->name, from->name, g->tensors[from->output].name);
             return CLEAVE_EINVAL;
         }
         if (nlast == 0) { /* impossible in a DAG, but keep the message honest */
-            seterr(err, errlen, "exit '%s' has no last layer", e->name);
+            cl_errf(err, errlen, "exit '%s' has no last layer", e->name);
             return CLEAVE_EINVAL;
         }
         for (int i = 0; i < e->nlayers; i++) {
             const plan_node *n = &g->nodes[e->layers[i]];
             if (e->layers[i] != last && g->tensors[n->output].is_output) {
-                seterr(err, errlen,
-                       "exit '%s': layer '%s' writes the network output '%s'; only its last "
-                       "layer may",
-                       e->name, n->name, g->tensors[n->output].name);
+                cl_errf(err, errlen,
+                        "exit '%s': layer '%s' writes the network output '%s'; only its last "
+                        "layer may",
+                        e->name, n->name, g->tensors[n->output].name);
                 return CLEAVE_EINVAL;
             }
         }
         e->output = g->nodes[last].output;
         if (!g->tensors[e->output].is_output) {
-            seterr(err, errlen, "exit '%s': its result '%s' is not a network output", e->name,
-                   g->tensors[e->output].name);
+            cl_errf(err, errlen, "exit '%s': its result '%s' is not a network output", e->name,
+                    g->tensors[e->output].name);
             return CLEAVE_EINVAL;
         }
     }
     if (main_exit < 0) {
-        seterr(err, errlen, "graph declares exits but no main exit (an exit without 'from')");
+        cl_errf(err, errlen, "graph declares exits but no main exit (an exit without 'from')");
         return CLEAVE_EINVAL;
     }
     for (int i = 0; i < g->noutputs; i++) {
@@ -631,7 +621,7 @@ static cleave_status check_exits(plan_graph *g, int *owner, char *err, size_t er
         if (p >= 0 && owner[p] < 0)
             return CLEAVE_OK;
     }
-    seterr(err, errlen, "the main path has no network output");
+    cl_errf(err, errlen, "the main path has no network output");
     return CLEAVE_EINVAL;
 }
 
@@ -809,7 +799,7 @@ static cleave_status topo_sort(plan_graph *g, char *err, size_t errlen)
                 }
             }
         }
-        seterr(err, errlen, "graph has a cycle through node '%s'", g->nodes[v].name);
+        cl_errf(err, errlen, "graph has a cycle through node '%s'", g->nodes[v].name);
         rc = CLEAVE_EINVAL;
         goto done;
     }
@@ -834,16 +824,16 @@ static cleave_status check_in(const plan_graph *g, const plan_node *n, int tenso
     if (by_elems ? elems(&t->shape) == elems(want) : same_shape(&t->shape, want))
         return CLEAVE_OK;
     if (by_elems) {
-        seterr(err, errlen, "node '%s': input '%s' has %lld elements, the layer expects %lld",
-               n->name, t->name, (long long)elems(&t->shape), (long long)elems(want));
+        cl_errf(err, errlen, "node '%s': input '%s' has %lld elements, the layer expects %lld",
+                n->name, t->name, (long long)elems(&t->shape), (long long)elems(want));
         return CLEAVE_EINVAL;
     }
     char a[96], b[96];
     int r = print_rank(&t->shape, t->rank, want);
     plan_shape_format(&t->shape, r, a, sizeof a);
     plan_shape_format(want, r, b, sizeof b);
-    seterr(err, errlen, "node '%s': input '%s' has shape %s, the layer expects %s", n->name,
-           t->name, a, b);
+    cl_errf(err, errlen, "node '%s': input '%s' has shape %s, the layer expects %s", n->name,
+            t->name, a, b);
     return CLEAVE_EINVAL;
 }
 
@@ -877,17 +867,17 @@ static cleave_status check_node(const plan_graph *g, const plan_node *nd, char *
     const cleave_layer *l = &nd->layer;
     cleave_status rc = cleave_layer_validate(l, msg, sizeof msg);
     if (rc != CLEAVE_OK) {
-        seterr(err, errlen, "node '%s': %s", nd->name, msg);
+        cl_errf(err, errlen, "node '%s': %s", nd->name, msg);
         return rc;
     }
     const char *want = NULL;
     if (bad_input_count(nd, &want)) {
         if (want)
-            seterr(err, errlen, "node '%s': '%s' takes %s, got %d", nd->name,
-                   cleave_layer_type_name(l->type), want, nd->ninputs);
+            cl_errf(err, errlen, "node '%s': '%s' takes %s, got %d", nd->name,
+                    cleave_layer_type_name(l->type), want, nd->ninputs);
         else
-            seterr(err, errlen, "node '%s': '%s' takes %d inputs, got %d", nd->name,
-                   cleave_layer_type_name(l->type), l->ninputs, nd->ninputs);
+            cl_errf(err, errlen, "node '%s': '%s' takes %d inputs, got %d", nd->name,
+                    cleave_layer_type_name(l->type), l->ninputs, nd->ninputs);
         return CLEAVE_EINVAL;
     }
     if (nd->flags & PLAN_NODE_UNKNOWN)
@@ -924,9 +914,9 @@ static cleave_status check_node(const plan_graph *g, const plan_node *nd, char *
                 int r = print_rank(&t->shape, t->rank, &in);
                 plan_shape_format(&t->shape, r, a, sizeof a);
                 plan_shape_format(&in, r, b, sizeof b);
-                seterr(err, errlen,
-                       "node '%s': input '%s' has shape %s, which does not broadcast to %s",
-                       nd->name, t->name, a, b);
+                cl_errf(err, errlen,
+                        "node '%s': input '%s' has shape %s, which does not broadcast to %s",
+                        nd->name, t->name, a, b);
                 rc = CLEAVE_EINVAL;
             }
             break;
@@ -957,8 +947,8 @@ static cleave_status check_node(const plan_graph *g, const plan_node *nd, char *
         break;
     }
     if (!ok && by_elems) {
-        seterr(err, errlen, "node '%s': output '%s' has %lld elements, the layer gives %lld",
-               nd->name, o->name, (long long)elems(&o->shape), (long long)elems(&out));
+        cl_errf(err, errlen, "node '%s': output '%s' has %lld elements, the layer gives %lld",
+                nd->name, o->name, (long long)elems(&o->shape), (long long)elems(&out));
         return CLEAVE_EINVAL;
     }
     if (!ok) {
@@ -966,8 +956,8 @@ static cleave_status check_node(const plan_graph *g, const plan_node *nd, char *
         int r = print_rank(&o->shape, o->rank, &out);
         plan_shape_format(&o->shape, r, a, sizeof a);
         plan_shape_format(&out, r, b, sizeof b);
-        seterr(err, errlen, "node '%s': output '%s' has shape %s, the layer gives %s", nd->name,
-               o->name, a, b);
+        cl_errf(err, errlen, "node '%s': output '%s' has shape %s, the layer gives %s", nd->name,
+                o->name, a, b);
         return CLEAVE_EINVAL;
     }
     return CLEAVE_OK;
@@ -978,15 +968,15 @@ cleave_status plan_graph_finish(plan_graph *g, char *err, size_t errlen)
     cleave_status rc;
     g->finished = 0;
     if (g->ninputs == 0) {
-        seterr(err, errlen, "graph has no input");
+        cl_errf(err, errlen, "graph has no input");
         return CLEAVE_EINVAL;
     }
     if (g->nnodes == 0) {
-        seterr(err, errlen, "graph has no node");
+        cl_errf(err, errlen, "graph has no node");
         return CLEAVE_EINVAL;
     }
     if (g->noutputs == 0) {
-        seterr(err, errlen, "graph has no output");
+        cl_errf(err, errlen, "graph has no output");
         return CLEAVE_EINVAL;
     }
     for (int i = 0; i < g->ntensors; i++) {
@@ -1000,11 +990,11 @@ cleave_status plan_graph_finish(plan_graph *g, char *err, size_t errlen)
             neg |= t->shape.d[d] < 0;
         }
         plan_shape_format(&t->shape, t->rank, s, sizeof s);
-        seterr(err, errlen,
-               neg    ? "tensor '%s' has a negative dimension (%s)"
-               : zero ? "tensor '%s' has zero size (%s)"
-                      : "tensor '%s' is too large (%s)",
-               t->name, s);
+        cl_errf(err, errlen,
+                neg    ? "tensor '%s' has a negative dimension (%s)"
+                : zero ? "tensor '%s' has zero size (%s)"
+                       : "tensor '%s' is too large (%s)",
+                t->name, s);
         return CLEAVE_EINVAL;
     }
     for (int v = 0; v < g->nnodes; v++) {
@@ -1012,9 +1002,9 @@ cleave_status plan_graph_finish(plan_graph *g, char *err, size_t errlen)
         for (int i = 0; i < n->ninputs; i++) {
             const plan_tensor *t = &g->tensors[n->inputs[i]];
             if (t->producer < 0 && !t->is_input) {
-                seterr(err, errlen,
-                       "node '%s': input '%s' is neither a network input nor the output of a node",
-                       n->name, t->name);
+                cl_errf(err, errlen,
+                        "node '%s': input '%s' is neither a network input nor the output of a node",
+                        n->name, t->name);
                 return CLEAVE_EINVAL;
             }
         }
@@ -1022,7 +1012,7 @@ cleave_status plan_graph_finish(plan_graph *g, char *err, size_t errlen)
     for (int i = 0; i < g->noutputs; i++) {
         const plan_tensor *t = &g->tensors[g->outputs[i]];
         if (t->producer < 0) {
-            seterr(err, errlen, "output '%s' is not produced by any node", t->name);
+            cl_errf(err, errlen, "output '%s' is not produced by any node", t->name);
             return CLEAVE_EINVAL;
         }
     }
@@ -1140,27 +1130,27 @@ cleave_status plan_problem_build(plan_problem_buf *out, const plan_graph *g, con
 {
     memset(out, 0, sizeof *out);
     if (!g || !g->finished) {
-        seterr(err, errlen, "graph is not finished");
+        cl_errf(err, errlen, "graph is not finished");
         return CLEAVE_EINVAL;
     }
     if (!end_us || !edge_us) {
-        seterr(err, errlen, "no node times given");
+        cl_errf(err, errlen, "no node times given");
         return CLEAVE_EINVAL;
     }
     if (!(up_mbps > 0.0) || !isfinite(up_mbps) || !(down_mbps > 0.0) || !isfinite(down_mbps)) {
-        seterr(err, errlen, "bandwidth must be a positive number of Mbps, got up %g down %g",
-               up_mbps, down_mbps);
+        cl_errf(err, errlen, "bandwidth must be a positive number of Mbps, got up %g down %g",
+                up_mbps, down_mbps);
         return CLEAVE_EINVAL;
     }
     if (!(rtt_ms >= 0.0) || !isfinite(rtt_ms)) {
-        seterr(err, errlen, "round-trip time must be >= 0 ms, got %g", rtt_ms);
+        cl_errf(err, errlen, "round-trip time must be >= 0 ms, got %g", rtt_ms);
         return CLEAVE_EINVAL;
     }
     for (int v = 0; v < g->nnodes; v++) {
         if (!(end_us[v] >= 0.0) || !isfinite(end_us[v]) || !(edge_us[v] >= 0.0) ||
             !isfinite(edge_us[v])) {
-            seterr(err, errlen, "node '%s': time must be finite and >= 0, got end %g edge %g",
-                   g->nodes[v].name, end_us[v], edge_us[v]);
+            cl_errf(err, errlen, "node '%s': time must be finite and >= 0, got end %g edge %g",
+                    g->nodes[v].name, end_us[v], edge_us[v]);
             return CLEAVE_EINVAL;
         }
     }
@@ -1231,7 +1221,7 @@ cleave_status plan_graph_load(plan_graph **out, const char *path, unsigned flags
     size_t len = path ? strlen(path) : 0;
     *out = NULL;
     if (!path) {
-        seterr(err, errlen, "no file given");
+        cl_errf(err, errlen, "no file given");
         return CLEAVE_EINVAL;
     }
     int onnx = len >= 5 && strcmp(path + len - 5, ".onnx") == 0;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errmsg.h"
 #include "onnx.pb-c.h"
 
 #define MAX_RANK 8                 /* dims kept per value; more is "rank too large" */
@@ -71,19 +72,6 @@ typedef struct build {
     int64_t out_dims[MAX_RANK];
 } build;
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* A message about the current node: "node 'NAME': ...". */
 static cleave_status node_err(ctx *c, cleave_status rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -95,7 +83,7 @@ static cleave_status node_err(ctx *c, cleave_status rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    seterr(c->err, c->errlen, "node '%s': %s", c->node_name, msg);
+    cl_errf(c->err, c->errlen, "node '%s': %s", c->node_name, msg);
     return rc;
 }
 
@@ -418,11 +406,11 @@ static cleave_status dims_ok(ctx *c, const val *v, const char *what)
         if (k > 0)
             len += (size_t)k;
     }
-    seterr(c->err, c->errlen,
-           neg    ? "%s '%s' has a negative dimension (%s)"
-           : zero ? "%s '%s' has zero size (%s)"
-                  : "%s '%s' is too large (%s)",
-           what, v->name, s);
+    cl_errf(c->err, c->errlen,
+            neg    ? "%s '%s' has a negative dimension (%s)"
+            : zero ? "%s '%s' has zero size (%s)"
+                   : "%s '%s' is too large (%s)",
+            what, v->name, s);
     return CLEAVE_EINVAL;
 }
 
@@ -1579,7 +1567,7 @@ static cleave_status import_graph(ctx *c, const Onnx__ModelProto *m)
     cleave_status rc;
     char name[512];
     if (!gp) {
-        seterr(c->err, c->errlen, "model has no graph");
+        cl_errf(c->err, c->errlen, "model has no graph");
         return CLEAVE_EPARSE;
     }
     c->opset = 0;
@@ -1635,7 +1623,7 @@ static cleave_status import_graph(ctx *c, const Onnx__ModelProto *m)
     for (size_t i = 0; i < gp->n_node; i++) {
         const Onnx__NodeProto *n = gp->node[i];
         if (!n || !n->op_type) {
-            seterr(c->err, c->errlen, "node %zu has no op type", i);
+            cl_errf(c->err, c->errlen, "node %zu has no op type", i);
             return CLEAVE_EPARSE;
         }
         for (size_t k = 0; k < n->n_input; k++) {
@@ -1674,23 +1662,23 @@ static cleave_status import_graph(ctx *c, const Onnx__ModelProto *m)
             continue;
         if (!v->known) {
             if (v->symbolic)
-                seterr(c->err, c->errlen, "input '%s' has a symbolic dimension '%s'", v->name,
-                       v->symbolic);
+                cl_errf(c->err, c->errlen, "input '%s' has a symbolic dimension '%s'", v->name,
+                        v->symbolic);
             else
-                seterr(c->err, c->errlen, "input '%s' has no static shape", v->name);
+                cl_errf(c->err, c->errlen, "input '%s' has no static shape", v->name);
             return CLEAVE_EPARSE;
         }
         if (v->rank > 4 || v->rank < 1) {
-            seterr(c->err, c->errlen, "input '%s' has rank %d; 1 to 4 dimensions are supported",
-                   v->name, v->rank);
+            cl_errf(c->err, c->errlen, "input '%s' has rank %d; 1 to 4 dimensions are supported",
+                    v->name, v->rank);
             return CLEAVE_EUNSUPPORTED;
         }
         if (v->producer >= 0) {
-            seterr(c->err, c->errlen, "input '%s' is also written by a node", v->name);
+            cl_errf(c->err, c->errlen, "input '%s' is also written by a node", v->name);
             return CLEAVE_EINVAL;
         }
         if (v->tensor >= 0) {
-            seterr(c->err, c->errlen, "input '%s' is declared twice", v->name);
+            cl_errf(c->err, c->errlen, "input '%s' is declared twice", v->name);
             return CLEAVE_EINVAL;
         }
         int tid;
@@ -1728,7 +1716,7 @@ static cleave_status import_graph(ctx *c, const Onnx__ModelProto *m)
             continue;
         val *v = find_val(c, vi->name);
         if (!v || v->tensor < 0) {
-            seterr(c->err, c->errlen, "output '%s' is not produced by any node", vi->name);
+            cl_errf(c->err, c->errlen, "output '%s' is not produced by any node", vi->name);
             return CLEAVE_EINVAL;
         }
         if (c->g->tensors[v->tensor].is_output)
@@ -1748,7 +1736,7 @@ static cleave_status import_graph(ctx *c, const Onnx__ModelProto *m)
         rc = plan_graph_add_exit_spec(c->g, kv->key + sizeof prefix - 1, kv->value ? kv->value : "",
                                       msg, sizeof msg);
         if (rc != CLEAVE_OK) {
-            seterr(c->err, c->errlen, "metadata '%s': %s", kv->key, msg);
+            cl_errf(c->err, c->errlen, "metadata '%s': %s", kv->key, msg);
             return rc;
         }
     }
@@ -1766,25 +1754,25 @@ cleave_status plan_onnx_read(plan_graph **out, const void *data, size_t len, uns
     c.err = err;
     c.errlen = errlen;
     *out = NULL;
-    seterr(err, errlen, "%s", "");
+    cl_errf(err, errlen, "%s", "");
     if (!data && len) {
-        seterr(err, errlen, "no data given");
+        cl_errf(err, errlen, "no data given");
         return CLEAVE_EINVAL;
     }
     if (len == 0) {
-        seterr(err, errlen, "empty ONNX model");
+        cl_errf(err, errlen, "empty ONNX model");
         rc = CLEAVE_EPARSE;
         goto done;
     }
     if (nesting_ok(&onnx__model_proto__descriptor, data, len, 0) != 0) {
-        seterr(err, errlen, "cannot decode the ONNX model: messages nested deeper than %d",
-               MAX_NESTING);
+        cl_errf(err, errlen, "cannot decode the ONNX model: messages nested deeper than %d",
+                MAX_NESTING);
         rc = CLEAVE_EPARSE;
         goto done;
     }
     m = onnx__model_proto__unpack(NULL, len, data);
     if (!m) {
-        seterr(err, errlen, "cannot decode the ONNX model (truncated or not protobuf)");
+        cl_errf(err, errlen, "cannot decode the ONNX model (truncated or not protobuf)");
         rc = CLEAVE_EPARSE;
         goto done;
     }
@@ -1795,7 +1783,7 @@ cleave_status plan_onnx_read(plan_graph **out, const void *data, size_t len, uns
     }
     rc = import_graph(&c, m);
     if (rc == CLEAVE_ENOMEM)
-        seterr(err, errlen, "out of memory");
+        cl_errf(err, errlen, "out of memory");
     if (rc == CLEAVE_OK) {
         *out = c.g;
         c.g = NULL;
@@ -1819,7 +1807,7 @@ static cleave_status read_file(const char *path, unsigned char **buf, size_t *le
     *buf = NULL;
     *len = 0;
     if (!f) {
-        seterr(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        cl_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
         return CLEAVE_EIO;
     }
     p = malloc(cap);
@@ -1839,12 +1827,12 @@ static cleave_status read_file(const char *path, unsigned char **buf, size_t *le
     int bad = ferror(f);
     fclose(f);
     if (!p) {
-        seterr(err, errlen, "cannot read '%s': out of memory", path);
+        cl_errf(err, errlen, "cannot read '%s': out of memory", path);
         return CLEAVE_ENOMEM;
     }
     if (bad) {
         free(p);
-        seterr(err, errlen, "cannot read '%s': I/O error", path);
+        cl_errf(err, errlen, "cannot read '%s': I/O error", path);
         return CLEAVE_EIO;
     }
     *buf = p;
@@ -1859,7 +1847,7 @@ static void prefix_path(char *err, size_t errlen, const char *path)
         return;
     char tmp[512];
     snprintf(tmp, sizeof tmp, "%s", err);
-    seterr(err, errlen, "'%s': %s", path, tmp);
+    cl_errf(err, errlen, "'%s': %s", path, tmp);
 }
 
 cleave_status plan_onnx_load(plan_graph **out, const char *path, unsigned flags, char *err,

@@ -23,22 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errmsg.h"
+
 #define MAX_WORDS 64 /* per line: a node with 16 inputs and every key needs about 40 */
 #define DIM_MAX ((int64_t)1 << 40)
 #define WINDOW_MAX ((int64_t)1 << 31)
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* How a layer type's input shape is spelled: which keys, and how they are inferred. */
 typedef enum shape_kind { SK_NCHW, SK_RNN, SK_CONCAT, SK_ELEMWISE } shape_kind;
@@ -211,7 +200,7 @@ static cleave_status line_err(reader *r, cleave_status rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    seterr(r->err, r->errlen, "line %d: %s", r->line, msg);
+    cl_errf(r->err, r->errlen, "line %d: %s", r->line, msg);
     return rc;
 }
 
@@ -449,9 +438,9 @@ cleave_status plan_text_read(plan_graph **out, const char *text, size_t len, cha
     char *buf = NULL;
     reader r = {NULL, 0, err, errlen, 0};
     *out = NULL;
-    seterr(err, errlen, "%s", "");
+    cl_errf(err, errlen, "%s", "");
     if (!text && len) {
-        seterr(err, errlen, "no text given");
+        cl_errf(err, errlen, "no text given");
         return CLEAVE_EINVAL;
     }
     if ((rc = plan_graph_create(&r.g, NULL)) != CLEAVE_OK)
@@ -483,7 +472,7 @@ cleave_status plan_text_read(plan_graph **out, const char *text, size_t len, cha
     rc = plan_graph_finish(r.g, err, errlen);
 done:
     if (rc == CLEAVE_ENOMEM)
-        seterr(err, errlen, "out of memory");
+        cl_errf(err, errlen, "out of memory");
     if (rc == CLEAVE_OK) {
         *out = r.g;
         r.g = NULL;
@@ -501,7 +490,7 @@ cleave_status plan_text_load(plan_graph **out, const char *path, char *err, size
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        cl_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
         return CLEAVE_EIO;
     }
     buf = malloc(cap);
@@ -521,12 +510,12 @@ cleave_status plan_text_load(plan_graph **out, const char *path, char *err, size
     int bad = ferror(f);
     fclose(f);
     if (!buf) {
-        seterr(err, errlen, "cannot read '%s': out of memory", path);
+        cl_errf(err, errlen, "cannot read '%s': out of memory", path);
         return CLEAVE_ENOMEM;
     }
     if (bad) {
         free(buf);
-        seterr(err, errlen, "cannot read '%s': I/O error", path);
+        cl_errf(err, errlen, "cannot read '%s': I/O error", path);
         return CLEAVE_EIO;
     }
     rc = plan_text_read(out, buf, len, err, errlen);
@@ -534,7 +523,7 @@ cleave_status plan_text_load(plan_graph **out, const char *path, char *err, size
     if (rc != CLEAVE_OK && err && errlen) {
         char tmp[512];
         snprintf(tmp, sizeof tmp, "%s", err);
-        seterr(err, errlen, "'%s': %s", path, tmp);
+        cl_errf(err, errlen, "'%s': %s", path, tmp);
     }
     return rc;
 }
@@ -556,12 +545,12 @@ static cleave_status put_node(FILE *f, const plan_graph *g, const plan_node *n, 
     char spec[2048];
     const plan_tensor *o = &g->tensors[n->output];
     if (cleave_layer_format(&n->layer, spec, sizeof spec) < 0 || strlen(spec) >= sizeof spec - 1) {
-        seterr(err, errlen, "node '%s': cannot format its layer", n->name);
+        cl_errf(err, errlen, "node '%s': cannot format its layer", n->name);
         return CLEAVE_EINVAL;
     }
     if (!name_ok(n->op)) {
-        seterr(err, errlen, "node '%s': op '%s' cannot be written in the text format", n->name,
-               n->op);
+        cl_errf(err, errlen, "node '%s': op '%s' cannot be written in the text format", n->name,
+                n->op);
         return CLEAVE_EINVAL;
     }
     shape_keys sk;
@@ -608,13 +597,13 @@ cleave_status plan_text_write(const plan_graph *g, FILE *f, char *err, size_t er
 {
     cleave_status rc;
     if (!g || !g->finished) {
-        seterr(err, errlen, "graph is not finished");
+        cl_errf(err, errlen, "graph is not finished");
         return CLEAVE_EINVAL;
     }
     for (int t = 0; t < g->ntensors; t++) {
         if (!name_ok(g->tensors[t].name)) {
-            seterr(err, errlen, "tensor name '%s' cannot be written in the text format",
-                   g->tensors[t].name);
+            cl_errf(err, errlen, "tensor name '%s' cannot be written in the text format",
+                    g->tensors[t].name);
             return CLEAVE_EINVAL;
         }
     }
@@ -627,14 +616,14 @@ cleave_status plan_text_write(const plan_graph *g, FILE *f, char *err, size_t er
                 bad = i < 0 ? e->from : e->layers[i];
         }
         if (bad != -1) {
-            seterr(err, errlen, "exit '%s': %s%s%s cannot be written in the text format", e->name,
-                   bad == -2 ? "its name" : "node '", bad == -2 ? "" : g->nodes[bad].name,
-                   bad == -2 ? "" : "'");
+            cl_errf(err, errlen, "exit '%s': %s%s%s cannot be written in the text format", e->name,
+                    bad == -2 ? "its name" : "node '", bad == -2 ? "" : g->nodes[bad].name,
+                    bad == -2 ? "" : "'");
             return CLEAVE_EINVAL;
         }
     }
     if (g->name[0] && !name_ok(g->name)) {
-        seterr(err, errlen, "graph name '%s' cannot be written in the text format", g->name);
+        cl_errf(err, errlen, "graph name '%s' cannot be written in the text format", g->name);
         return CLEAVE_EINVAL;
     }
     fprintf(f, "# cleave graph, text format (docs/graph-format.md)\n");
@@ -667,7 +656,7 @@ cleave_status plan_text_write(const plan_graph *g, FILE *f, char *err, size_t er
         fprintf(f, "\n");
     }
     if (fflush(f) != 0 || ferror(f)) {
-        seterr(err, errlen, "cannot write the graph: %s", strerror(errno));
+        cl_errf(err, errlen, "cannot write the graph: %s", strerror(errno));
         return CLEAVE_EIO;
     }
     return CLEAVE_OK;

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errmsg.h"
+
 enum { OP_CONST, OP_VAR, OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_NEG };
 
 #define MAX_OPS 512
@@ -230,18 +232,6 @@ void pred_formulas_release(pred_formulas *f)
     memset(f, 0, sizeof *f);
 }
 
-static void put_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void put_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* One line (comment stripped, NUL-terminated) of a formula file. */
 static cleave_status parse_line(pred_formulas *f, char *line, int lineno, char *err, size_t errlen)
 {
@@ -266,13 +256,13 @@ static cleave_status parse_line(pred_formulas *f, char *line, int lineno, char *
         char *rest = end + strspn(end, " \t\r");
         *end = '\0';
         if (!*v || *rest) {
-            put_err(err, errlen, "line %d: expected '%s'", lineno,
+            cl_errf(err, errlen, "line %d: expected '%s'", lineno,
                     dev ? "device NAME" : "unit ms' or 'unit us");
             return CLEAVE_EPARSE;
         }
         if (dev) {
             if (f->device) {
-                put_err(err, errlen, "line %d: 'device' is given twice", lineno);
+                cl_errf(err, errlen, "line %d: 'device' is given twice", lineno);
                 return CLEAVE_EPARSE;
             }
             if (!(f->device = strdup(v)))
@@ -280,11 +270,11 @@ static cleave_status parse_line(pred_formulas *f, char *line, int lineno, char *
             return CLEAVE_OK;
         }
         if (f->us_per_unit > 0) {
-            put_err(err, errlen, "line %d: 'unit' is given twice", lineno);
+            cl_errf(err, errlen, "line %d: 'unit' is given twice", lineno);
             return CLEAVE_EPARSE;
         }
         if (strcmp(v, "ms") && strcmp(v, "us")) {
-            put_err(err, errlen, "line %d: unit '%s' is neither 'ms' nor 'us'", lineno, v);
+            cl_errf(err, errlen, "line %d: unit '%s' is neither 'ms' nor 'us'", lineno, v);
             return CLEAVE_EPARSE;
         }
         f->us_per_unit = v[0] == 'm' ? 1000.0 : 1.0;
@@ -297,7 +287,7 @@ static cleave_status parse_line(pred_formulas *f, char *line, int lineno, char *
     while (*p == ' ' || *p == '\t')
         p++;
     if (*p != '=') {
-        put_err(err, errlen,
+        cl_errf(err, errlen,
                 "line %d: expected 'TYPE = FORMULA', 'loading = FORMULA', 'device NAME' or "
                 "'unit ms|us'",
                 lineno);
@@ -310,19 +300,19 @@ static cleave_status parse_line(pred_formulas *f, char *line, int lineno, char *
     } else {
         int t = cleave_layer_type_from_name(type);
         if (t < 0) {
-            put_err(err, errlen, "line %d: unknown layer type '%s'", lineno, type);
+            cl_errf(err, errlen, "line %d: unknown layer type '%s'", lineno, type);
             return CLEAVE_EPARSE;
         }
         e = &f->type[t];
     }
     if (e->ops) {
-        put_err(err, errlen, "line %d: '%s' is given twice", lineno, type);
+        cl_errf(err, errlen, "line %d: '%s' is given twice", lineno, type);
         return CLEAVE_EPARSE;
     }
     if (compile(e, p + 1, type, loading, msg, sizeof msg) != 0) {
         if (!msg[0])
             return CLEAVE_ENOMEM;
-        put_err(err, errlen, "line %d: %s", lineno, msg);
+        cl_errf(err, errlen, "line %d: %s", lineno, msg);
         return CLEAVE_EPARSE;
     }
     return CLEAVE_OK;
@@ -335,7 +325,7 @@ cleave_status pred_formulas_parse(pred_formulas *f, const char *text, size_t len
     char *buf = NULL;
     memset(f, 0, sizeof *f);
     if (!text && len) {
-        put_err(err, errlen, "no text given");
+        cl_errf(err, errlen, "no text given");
         return CLEAVE_EPARSE;
     }
     size_t pos = 0;
@@ -352,7 +342,7 @@ cleave_status pred_formulas_parse(pred_formulas *f, const char *text, size_t len
         memcpy(buf, text + pos, llen);
         buf[llen] = '\0';
         if (strlen(buf) != llen) {
-            put_err(err, errlen, "line %d: NUL byte", lineno);
+            cl_errf(err, errlen, "line %d: NUL byte", lineno);
             rc = CLEAVE_EPARSE;
             break;
         }
@@ -368,18 +358,18 @@ cleave_status pred_formulas_parse(pred_formulas *f, const char *text, size_t len
         for (int t = 0; t < CLEAVE_LAYER_COUNT; t++)
             any |= f->type[t].ops != NULL;
         if (!f->device) {
-            put_err(err, errlen, "no 'device NAME' line");
+            cl_errf(err, errlen, "no 'device NAME' line");
             rc = CLEAVE_EPARSE;
         } else if (!(f->us_per_unit > 0)) {
-            put_err(err, errlen, "no 'unit ms' or 'unit us' line");
+            cl_errf(err, errlen, "no 'unit ms' or 'unit us' line");
             rc = CLEAVE_EPARSE;
         } else if (!any) {
-            put_err(err, errlen, "no formula");
+            cl_errf(err, errlen, "no formula");
             rc = CLEAVE_EPARSE;
         }
     }
     if (rc == CLEAVE_ENOMEM)
-        put_err(err, errlen, "out of memory");
+        cl_errf(err, errlen, "out of memory");
     if (rc != CLEAVE_OK)
         pred_formulas_release(f);
     return rc;
@@ -391,7 +381,7 @@ cleave_status pred_formulas_load(pred_formulas *f, const char *path, char *err, 
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        put_err(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        cl_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
         return CLEAVE_EIO;
     }
     size_t cap = 4096, len = 0;
@@ -412,18 +402,18 @@ cleave_status pred_formulas_load(pred_formulas *f, const char *path, char *err, 
     int bad = ferror(fp) || (buf && len == cap);
     fclose(fp);
     if (!buf) {
-        put_err(err, errlen, "cannot read '%s': out of memory", path);
+        cl_errf(err, errlen, "cannot read '%s': out of memory", path);
         return CLEAVE_ENOMEM;
     }
     if (bad) {
         free(buf);
-        put_err(err, errlen, "cannot read '%s': %s", path,
+        cl_errf(err, errlen, "cannot read '%s': %s", path,
                 len == cap ? "larger than 16 MiB" : "I/O error");
         return CLEAVE_EIO;
     }
     cleave_status rc = pred_formulas_parse(f, buf, len, msg, sizeof msg);
     free(buf);
     if (rc != CLEAVE_OK)
-        put_err(err, errlen, "'%s': %s", path, msg);
+        cl_errf(err, errlen, "'%s': %s", path, msg);
     return rc;
 }

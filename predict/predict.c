@@ -19,6 +19,7 @@
 #include "fit/model.h"
 #include "predict/fallback.h"
 #include "predict/formula.h"
+#include "common/errmsg.h"
 
 #define FALLBACK_FAMILY "fallback"
 #define FORMULA_FAMILY "formula"
@@ -78,19 +79,6 @@ static void set_error(const cleave_predictor *p, const char *msg)
         s->serial = p ? p->serial : 0;
     }
     snprintf(s->msg, sizeof s->msg, "%s", msg);
-}
-
-/* snprintf into ERR unless it is NULL or empty. */
-static void put_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void put_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 CLEAVE_API const char *cleave_predictor_errmsg(const cleave_predictor *p)
@@ -227,12 +215,12 @@ CLEAVE_API cleave_status cleave_predictor_open(cleave_predictor **out, const cha
 
     memset(&ctx, 0, sizeof ctx);
     if (!out) {
-        put_err(err, errlen, "out is NULL");
+        cl_errf(err, errlen, "out is NULL");
         return CLEAVE_EINVAL;
     }
     *out = NULL;
     if (!path || !device) {
-        put_err(err, errlen, "%s is NULL", !path ? "store path" : "device name");
+        cl_errf(err, errlen, "%s is NULL", !path ? "store path" : "device name");
         return CLEAVE_EINVAL;
     }
     if ((rc = cl_store_open(&st, path, CL_STORE_READONLY, msg, sizeof msg)) != CLEAVE_OK)
@@ -277,7 +265,7 @@ CLEAVE_API cleave_status cleave_predictor_open(cleave_predictor **out, const cha
     *out = p;
     return CLEAVE_OK;
 fail:
-    put_err(err, errlen, "%s", msg);
+    cl_errf(err, errlen, "%s", msg);
     free(ctx.obs);
     cl_store_close(st);
     cleave_predictor_close(p);
@@ -291,17 +279,17 @@ CLEAVE_API cleave_status cleave_predictor_open_formulas(cleave_predictor **out, 
     cleave_predictor *p = NULL;
     cleave_status rc;
     if (!out) {
-        put_err(err, errlen, "out is NULL");
+        cl_errf(err, errlen, "out is NULL");
         return CLEAVE_EINVAL;
     }
     *out = NULL;
     if (!path) {
-        put_err(err, errlen, "formula file path is NULL");
+        cl_errf(err, errlen, "formula file path is NULL");
         return CLEAVE_EINVAL;
     }
     if (!(p = calloc(1, sizeof *p)) || !(p->formulas = calloc(1, sizeof *p->formulas))) {
         free(p);
-        put_err(err, errlen, "out of memory");
+        cl_errf(err, errlen, "out of memory");
         return CLEAVE_ENOMEM;
     }
     p->target = FIT_TARGET_MEAN; /* published regressions are of average latencies */
@@ -312,7 +300,7 @@ CLEAVE_API cleave_status cleave_predictor_open_formulas(cleave_predictor **out, 
     }
     if (!(p->device = strdup(p->formulas->device))) {
         cleave_predictor_close(p);
-        put_err(err, errlen, "out of memory");
+        cl_errf(err, errlen, "out of memory");
         return CLEAVE_ENOMEM;
     }
     p->serial = atomic_fetch_add(&next_serial, 1);
@@ -365,7 +353,7 @@ static int fallback_dynamic(const cleave_predictor *p, int dynamic)
 static void no_model_msg(const cleave_predictor *p, cleave_layer_type type, char *err,
                          size_t errlen)
 {
-    put_err(err, errlen,
+    cl_errf(err, errlen,
             "no model for layer type '%s' of device '%s', and no samples to estimate one from",
             cleave_layer_type_name(type), p->device);
 }
@@ -388,7 +376,7 @@ static void missing_load_msg(const struct pred_model *m, cleave_layer_type type,
             len += (size_t)k;
         bad++;
     }
-    put_err(err, errlen, "load feature%s %s %s %s; the dynamic %s model of '%s' needs %s",
+    cl_errf(err, errlen, "load feature%s %s %s %s; the dynamic %s model of '%s' needs %s",
             bad > 1 ? "s" : "", names, bad > 1 ? "are" : "is", inf ? "not finite" : "NaN",
             m->family, cleave_layer_type_name(type), bad > 1 ? "them" : "it");
 }
@@ -402,7 +390,7 @@ static cleave_status predict_formula(const cleave_predictor *p, cleave_layer_typ
     const pred_expr *e = &p->formulas->type[type];
     double vars[CLEAVE_FEAT_COUNT + 1];
     if (!e->ops) {
-        put_err(err, errlen, "no formula for layer type '%s' in device '%s'",
+        cl_errf(err, errlen, "no formula for layer type '%s' in device '%s'",
                 cleave_layer_type_name(type), p->device);
         return CLEAVE_ENOMODEL;
     }
@@ -410,7 +398,7 @@ static cleave_status predict_formula(const cleave_predictor *p, cleave_layer_typ
     vars[PRED_VAR_MODEL_BYTES] = NAN;
     double y = pred_expr_eval(e, vars) * p->formulas->us_per_unit;
     if (!isfinite(y)) {
-        put_err(err, errlen, "the formula of '%s' in device '%s' gave a non-finite latency",
+        cl_errf(err, errlen, "the formula of '%s' in device '%s' gave a non-finite latency",
                 cleave_layer_type_name(type), p->device);
         return CLEAVE_ENUMERIC;
     }
@@ -479,13 +467,13 @@ static cleave_status predict_one(const cleave_predictor *p, const cleave_layer *
                         return CLEAVE_EINVAL;
                     }
             }
-            put_err(err, errlen, "a static feature of this '%s' layer is not finite",
+            cl_errf(err, errlen, "a static feature of this '%s' layer is not finite",
                     cleave_layer_type_name(l->type));
             return CLEAVE_EINVAL;
         }
         double y = fit_predict(m->model, row);
         if (!isfinite(y)) {
-            put_err(err, errlen, "the %s model of '%s' predicted a non-finite latency", m->family,
+            cl_errf(err, errlen, "the %s model of '%s' predicted a non-finite latency", m->family,
                     cleave_layer_type_name(l->type));
             return CLEAVE_ENUMERIC;
         }
@@ -509,7 +497,7 @@ static cleave_status predict_one(const cleave_predictor *p, const cleave_layer *
     if (dyn) {
         double u = load->v[CLEAVE_LOAD_OTHER_CPU];
         if (!isfinite(u)) {
-            put_err(err, errlen, "load feature '%s' is %s; the fallback estimate for '%s' needs it",
+            cl_errf(err, errlen, "load feature '%s' is %s; the fallback estimate for '%s' needs it",
                     cleave_load_feature_name(CLEAVE_LOAD_OTHER_CPU),
                     isnan(u) ? "NaN" : "not finite", cleave_layer_type_name(l->type));
             return CLEAVE_EINVAL;
@@ -517,7 +505,7 @@ static cleave_status predict_one(const cleave_predictor *p, const cleave_layer *
         y *= pred_fallback_factor(&p->fb, u);
     }
     if (!isfinite(y)) {
-        put_err(err, errlen, "the fallback estimate for '%s' is not finite",
+        cl_errf(err, errlen, "the fallback estimate for '%s' is not finite",
                 cleave_layer_type_name(l->type));
         return CLEAVE_ENUMERIC;
     }
@@ -678,12 +666,12 @@ CLEAVE_API cleave_status cleave_load_now(cleave_load *out, int window_ms, char *
     cleave_status rc;
 
     if (!out) {
-        put_err(err, errlen, "out is NULL");
+        cl_errf(err, errlen, "out is NULL");
         return CLEAVE_EINVAL;
     }
     cleave_load_init(out);
     if (window_ms < 0 || window_ms > 60000) {
-        put_err(err, errlen, "load window must be 0 (default) or 1..60000 ms, got %d", window_ms);
+        cl_errf(err, errlen, "load window must be 0 (default) or 1..60000 ms, got %d", window_ms);
         return CLEAVE_EINVAL;
     }
     memset(&o, 0, sizeof o);
@@ -692,7 +680,7 @@ CLEAVE_API cleave_status cleave_load_now(cleave_load *out, int window_ms, char *
                             sizeof msg);
     if (rc != CLEAVE_OK) {
         cleave_load_init(out);
-        put_err(err, errlen, "%s", msg);
+        cl_errf(err, errlen, "%s", msg);
     }
     return rc;
 }
