@@ -627,11 +627,12 @@ static void test_target(void **state)
                     fail_msg("%s: held-out R^2 %.12g on the median, %.12g on the p90",
                              fit_family_name((fit_family)f), a, b);
             }
+    fit_run_result_release(&r1);
+    fit_run_result_release(&r2);
     o.target = (fit_target)FIT_NTARGETS;
     assert_int_equal(fit_run(s1, &o, &r1, err, sizeof err), CLEAVE_EINVAL);
     assert_string_equal(err, "unknown latency target 3");
     fit_run_result_release(&r1);
-    fit_run_result_release(&r2);
     cl_store_close(s1);
     cl_store_close(s2);
 
