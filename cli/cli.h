@@ -5,6 +5,7 @@
 #ifndef CLEAVE_CLI_H
 #define CLEAVE_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cleave/cleave.h>
@@ -49,6 +50,37 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Parse a positive integer option value; on failure prints a usage error naming OPT. */
 int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out);
+/* The options of the commands that run models (`cleave run`, `cleave validate`), parsed in one
+** place so that both take them alike: --threads N, --reps R, --warmup W, --seed S,
+** --unknown-op error|fallback.  A command numbers its own options from CLI_X_NEXT and puts
+** CLI_EXEC_LONGOPTS in its table. */
+enum { CLI_X_THREADS = 512, CLI_X_REPS, CLI_X_WARMUP, CLI_X_SEED, CLI_X_UNKNOWN, CLI_X_NEXT };
+#define CLI_EXEC_LONGOPTS                                                                          \
+    {"threads", required_argument, NULL, CLI_X_THREADS},                                           \
+        {"reps", required_argument, NULL, CLI_X_REPS},                                             \
+        {"warmup", required_argument, NULL, CLI_X_WARMUP},                                         \
+        {"seed", required_argument, NULL, CLI_X_SEED},                                             \
+    {                                                                                              \
+        "unknown-op", required_argument, NULL, CLI_X_UNKNOWN                                       \
+    }
+typedef struct cli_exec_args {
+    int threads, reps, warmup; /* threads 0 until cli_exec_args_finish(): one per online CPU */
+    uint64_t seed;             /* of the weights and inputs */
+    unsigned flags;            /* graph import flags (PLAN_ONNX_FALLBACK) */
+} cli_exec_args;
+/* Defaults: threads 0 (all CPUs), reps 10, warmup 2, seed 1, unknown ops refused. */
+void cli_exec_args_init(cli_exec_args *a);
+/* If OPT is one of the options above, take ARG into *A: 1, or -1 after a usage error of CMD.
+** 0 when OPT is not one of them. */
+int cli_exec_option(const char *cmd, int opt, const char *arg, cli_exec_args *a);
+/* Resolve threads 0 to the number of online CPUs. */
+void cli_exec_args_finish(cli_exec_args *a);
+
+/* A plan's predicted breakdown as JSON members on stdout: "total_us": T, "end_us": E,
+** "edge_us": G, "up_us": U, "down_us": D (no surrounding braces or commas). */
+struct plan_result;
+void cli_json_breakdown(const struct plan_result *r);
+
 /* --target: "mean", "median" or "p90" into *OUT; else a usage error, -1. */
 int cli_parse_target(const char *cmd, const char *val, fit_target *out);
 /* Parse a size such as 512M, 2G, 1048576 into bytes. */

@@ -174,16 +174,8 @@ static void json_latency_pipeline(const plan_result *r, double fps); /* issue 9,
 static void json_plan(const plan_problem_buf *b, const plan_graph *g, plan_algo a,
                       const plan_result *r, double fps, int first)
 {
-    printf("%s\n    {\"algo\": \"%s\", \"total_us\": ", first ? "" : ",", plan_algo_name(a));
-    cl_json_number(stdout, r->total_us);
-    printf(", \"end_us\": ");
-    cl_json_number(stdout, r->end_us);
-    printf(", \"edge_us\": ");
-    cl_json_number(stdout, r->edge_us);
-    printf(", \"up_us\": ");
-    cl_json_number(stdout, r->up_us);
-    printf(", \"down_us\": ");
-    cl_json_number(stdout, r->down_us);
+    printf("%s\n    {\"algo\": \"%s\", ", first ? "" : ",", plan_algo_name(a));
+    cli_json_breakdown(r);
     json_latency_pipeline(r, fps); /* issue 9 */
     printf(", \"evaluated\": %lld, \"exact\": %s, \"note\": ", (long long)r->evaluated,
            r->exact ? "true" : "false");
@@ -494,18 +486,10 @@ static void json_throughput(const plan_problem_buf *b, const plan_graph *g, cons
         if (!t->ran[a])
             continue;
         const plan_tput_result *r = &t->res[a];
-        printf("%s\n    {\"algo\": \"%s\", \"total_us\": ", first ? "" : ",",
+        printf("%s\n    {\"algo\": \"%s\", ", first ? "" : ",",
                plan_tput_algo_name((plan_tput_algo)a));
         first = 0;
-        cl_json_number(stdout, r->r.total_us);
-        printf(", \"end_us\": ");
-        cl_json_number(stdout, r->r.end_us);
-        printf(", \"edge_us\": ");
-        cl_json_number(stdout, r->r.edge_us);
-        printf(", \"up_us\": ");
-        cl_json_number(stdout, r->r.up_us);
-        printf(", \"down_us\": ");
-        cl_json_number(stdout, r->r.down_us);
+        cli_json_breakdown(&r->r);
         json_stage_fields(&r->st, t->fps);
         plan_tput_guarantee(r, guar, sizeof guar);
         printf(", \"evaluated\": %lld, \"exact\": %s, \"scope\": \"%s\", \"ratio\": ",
@@ -587,6 +571,18 @@ static int render(const char *dir, const char *name)
     return CLI_OK;
 }
 
+/* Close the gnuplot script being written to M (its text lands in *GP), write it to
+** DIR/NAME.gp and render it. */
+static int finish_plot(const char *dir, const char *name, FILE *m, char **gp)
+{
+    char file[256];
+    if (fclose(m) != 0 || !*gp)
+        return cli_error("out of memory");
+    snprintf(file, sizeof file, "%s.gp", name);
+    int code = write_file(dir, file, *gp);
+    return code != CLI_OK ? code : render(dir, name);
+}
+
 /* With --plot DIR and the throughput objective: pipeline-stages.{dat,gp}, each plan's end,
 ** network and edge time per frame side by side (the bottleneck is the tallest bar), with the
 ** frame interval of --fps as a line. */
@@ -641,11 +637,7 @@ static int stage_plot(const tput_run *t, const char *lat_name, const plan_result
     else
         fprintf(m, "plot 'pipeline-stages.dat' using 2:xtic(1) title 'end compute', '' using 3 "
                    "title 'network', '' using 4 title 'edge compute'\n");
-    if (fclose(m) != 0 || (code = write_file(dir, "pipeline-stages.gp", gp)) != CLI_OK) {
-        code = code != CLI_OK ? code : cli_error("out of memory");
-        goto done;
-    }
-    code = render(dir, "pipeline-stages");
+    code = finish_plot(dir, "pipeline-stages", m, &gp);
 done:
     free(dat);
     free(gp);
@@ -708,11 +700,7 @@ static int sweep_fps(const tput_run *t, const char *lat_name, const plan_result 
             "(%s, %.4g fps max)'\n",
             strrchr(model, '/') ? strrchr(model, '/') + 1 : model, lat_name,
             plan_tput_fps(ls.bottleneck_us), tname, plan_tput_fps(ts->bottleneck_us));
-    if (fclose(m) != 0 || (code = write_file(dir, "drop-vs-fps.gp", gp)) != CLI_OK) {
-        code = code != CLI_OK ? code : cli_error("out of memory");
-        goto done;
-    }
-    code = render(dir, "drop-vs-fps");
+    code = finish_plot(dir, "drop-vs-fps", m, &gp);
 done:
     free(dat);
     free(gp);

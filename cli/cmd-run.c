@@ -307,28 +307,9 @@ done:
 
 int cmd_run(int argc, char **argv)
 {
-    enum {
-        O_MODEL = 256,
-        O_THREADS,
-        O_REPS,
-        O_WARMUP,
-        O_SEED,
-        O_UNKNOWN,
-        O_JSON,
-        O_PLAN,
-        O_EDGE,
-        O_ALGO,
-        O_RTT,
-        O_UP,
-        O_DOWN,
-        O_TIMEOUT
-    };
+    enum { O_MODEL = CLI_X_NEXT, O_JSON, O_PLAN, O_EDGE, O_ALGO, O_RTT, O_UP, O_DOWN, O_TIMEOUT };
     static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
-                                             {"threads", required_argument, NULL, O_THREADS},
-                                             {"reps", required_argument, NULL, O_REPS},
-                                             {"warmup", required_argument, NULL, O_WARMUP},
-                                             {"seed", required_argument, NULL, O_SEED},
-                                             {"unknown-op", required_argument, NULL, O_UNKNOWN},
+                                             CLI_EXEC_LONGOPTS,
                                              {"json", no_argument, NULL, O_JSON},
                                              {"plan", required_argument, NULL, O_PLAN},
                                              {"edge", required_argument, NULL, O_EDGE},
@@ -342,39 +323,20 @@ int cmd_run(int argc, char **argv)
     const char *model = NULL, *plan = NULL, *edge = NULL, *algo = "mincut";
     long timeout = 120;
     rt_link link = {0, 0, 0};
-    long threads = 0, reps = 10, warmup = 2, seed = 1;
-    unsigned flags = 0;
-    int json = 0, c;
-    cl_sysinfo si;
+    cli_exec_args x;
+    int json = 0, c, taken;
 
+    cli_exec_args_init(&x);
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if ((taken = cli_exec_option("run", c, optarg, &x)) != 0) {
+            if (taken < 0)
+                return CLI_USAGE;
+            continue;
+        }
         switch (c) {
         case O_MODEL: model = optarg; break;
-        case O_THREADS:
-            if (cli_parse_int("run", "--threads", optarg, 1, 1024, &threads))
-                return CLI_USAGE;
-            break;
-        case O_REPS:
-            if (cli_parse_int("run", "--reps", optarg, 1, 100000, &reps))
-                return CLI_USAGE;
-            break;
-        case O_WARMUP:
-            if (cli_parse_int("run", "--warmup", optarg, 0, 100000, &warmup))
-                return CLI_USAGE;
-            break;
-        case O_SEED:
-            if (cli_parse_int("run", "--seed", optarg, 0, 2147483647L, &seed))
-                return CLI_USAGE;
-            break;
-        case O_UNKNOWN:
-            if (strcmp(optarg, "fallback") == 0)
-                flags = PLAN_ONNX_FALLBACK;
-            else if (strcmp(optarg, "error") != 0)
-                return cli_usage_error("run", "unknown --unknown-op '%s' (error, fallback)",
-                                       optarg);
-            break;
         case O_JSON: json = 1; break;
         case O_PLAN: plan = optarg; break;
         case O_EDGE: edge = optarg; break;
@@ -407,19 +369,15 @@ int cmd_run(int argc, char **argv)
         return cli_usage_error("run", "--plan and --edge go together");
     if (!plan && (link.rtt_ms > 0 || link.up_mbps > 0 || link.down_mbps > 0))
         return cli_usage_error("run", "--rtt, --up and --down need --plan and --edge");
-    if (threads == 0) {
-        cl_sysinfo_read(&si);
-        threads = si.cores > 0 ? si.cores : 1;
-    }
+    cli_exec_args_finish(&x);
 
     char err[1024];
     plan_graph *g = NULL;
-    if (plan_graph_load(&g, model, flags, err, sizeof err) != CLEAVE_OK)
+    if (plan_graph_load(&g, model, x.flags, err, sizeof err) != CLEAVE_OK)
         return cli_error("%s", err);
-    int code =
-        plan ? run_end(g, model, flags, plan, algo, edge, &link, (int)timeout, (int)threads,
-                       (int)reps, (int)warmup, (uint64_t)seed, json)
-             : run_local(g, model, (int)threads, (int)reps, (int)warmup, (uint64_t)seed, json);
+    int code = plan ? run_end(g, model, x.flags, plan, algo, edge, &link, (int)timeout, x.threads,
+                              x.reps, x.warmup, x.seed, json)
+                    : run_local(g, model, x.threads, x.reps, x.warmup, x.seed, json);
     plan_graph_destroy(g);
     return cli_finish(code);
 }

@@ -430,40 +430,30 @@ static int write_plots(const char *dir, const vcase *cases, int ncases)
 
 int cmd_validate(int argc, char **argv)
 {
-    enum {
-        O_MODEL = 256,
-        O_DEVICE,
-        O_DB,
-        O_LOAD,
-        O_THREADS,
-        O_REPS,
-        O_WARMUP,
-        O_SEED,
-        O_UNKNOWN,
-        O_JSON,
-        O_PLOT
-    };
+    enum { O_MODEL = CLI_X_NEXT, O_DEVICE, O_DB, O_LOAD, O_JSON, O_PLOT };
     static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
                                              {"device", required_argument, NULL, O_DEVICE},
                                              {"db", required_argument, NULL, O_DB},
                                              {"load", required_argument, NULL, O_LOAD},
-                                             {"threads", required_argument, NULL, O_THREADS},
-                                             {"reps", required_argument, NULL, O_REPS},
-                                             {"warmup", required_argument, NULL, O_WARMUP},
-                                             {"seed", required_argument, NULL, O_SEED},
-                                             {"unknown-op", required_argument, NULL, O_UNKNOWN},
+                                             CLI_EXEC_LONGOPTS,
                                              {"json", no_argument, NULL, O_JSON},
                                              {"plot", required_argument, NULL, O_PLOT},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *models[MAX_MODELS], *loads[MAX_LOADS], *device = NULL, *db = NULL, *plot = NULL;
     int nmodels = 0, nloads = 0, json = 0, c;
-    long threads = 0, reps = 10, warmup = 2, seed = 1;
-    unsigned flags = 0;
+    cli_exec_args x;
+    int taken;
 
+    cli_exec_args_init(&x);
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if ((taken = cli_exec_option("validate", c, optarg, &x)) != 0) {
+            if (taken < 0)
+                return CLI_USAGE;
+            continue;
+        }
         switch (c) {
         case O_MODEL:
             if (nmodels == MAX_MODELS)
@@ -476,29 +466,6 @@ int cmd_validate(int argc, char **argv)
             if (nloads == MAX_LOADS)
                 return cli_usage_error("validate", "at most %d --load options", MAX_LOADS);
             loads[nloads++] = optarg;
-            break;
-        case O_THREADS:
-            if (cli_parse_int("validate", "--threads", optarg, 1, 1024, &threads))
-                return CLI_USAGE;
-            break;
-        case O_REPS:
-            if (cli_parse_int("validate", "--reps", optarg, 1, 100000, &reps))
-                return CLI_USAGE;
-            break;
-        case O_WARMUP:
-            if (cli_parse_int("validate", "--warmup", optarg, 0, 100000, &warmup))
-                return CLI_USAGE;
-            break;
-        case O_SEED:
-            if (cli_parse_int("validate", "--seed", optarg, 0, 2147483647L, &seed))
-                return CLI_USAGE;
-            break;
-        case O_UNKNOWN:
-            if (strcmp(optarg, "fallback") == 0)
-                flags = PLAN_ONNX_FALLBACK;
-            else if (strcmp(optarg, "error") != 0)
-                return cli_usage_error("validate", "unknown --unknown-op '%s' (error, fallback)",
-                                       optarg);
             break;
         case O_JSON: json = 1; break;
         case O_PLOT: plot = optarg; break;
@@ -536,11 +503,7 @@ int cmd_validate(int argc, char **argv)
         nsettings += n1;
         free(one);
     }
-    if (threads == 0) {
-        cl_sysinfo si;
-        cl_sysinfo_read(&si);
-        threads = si.cores > 0 ? si.cores : 1;
-    }
+    cli_exec_args_finish(&x);
     cleave_predictor *p = NULL;
     vcase *cases = calloc((size_t)nmodels * nsettings, sizeof *cases);
     int ncases = 0, code = CLI_OK;
@@ -553,8 +516,8 @@ int cmd_validate(int argc, char **argv)
         goto done;
     }
     for (int m = 0; m < nmodels && code == CLI_OK; m++)
-        code = validate_model(models[m], flags, p, settings, nsettings, (int)threads, (int)reps,
-                              (int)warmup, (uint64_t)seed, cases, &ncases);
+        code = validate_model(models[m], x.flags, p, settings, nsettings, x.threads, x.reps,
+                              x.warmup, x.seed, cases, &ncases);
     if (code != CLI_OK)
         goto done;
     if (json) {

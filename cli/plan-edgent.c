@@ -163,16 +163,8 @@ static void json_exit(const plan_graph *g, const plan_edgent_exit *ex)
     cl_json_string(stdout, ex->name);
     printf(", \"accuracy\": ");
     cl_json_number(stdout, ex->accuracy);
-    printf(", \"total_us\": ");
-    cl_json_number(stdout, ex->r.total_us);
-    printf(", \"end_us\": ");
-    cl_json_number(stdout, ex->r.end_us);
-    printf(", \"up_us\": ");
-    cl_json_number(stdout, ex->r.up_us);
-    printf(", \"edge_us\": ");
-    cl_json_number(stdout, ex->r.edge_us);
-    printf(", \"down_us\": ");
-    cl_json_number(stdout, ex->r.down_us);
+    printf(", ");
+    cli_json_breakdown(&ex->r);
     printf(", \"load_end_us\": ");
     cl_json_number(stdout, ex->load_end_us);
     printf(", \"load_edge_us\": ");

@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
+#include "common/sysinfo.h"
+#include "planner/graph.h"
+
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
@@ -47,6 +51,72 @@ int cli_parse_int(const char *cmd, const char *opt, const char *val, long lo, lo
     }
     *out = v;
     return 0;
+}
+
+void cli_json_breakdown(const plan_result *r)
+{
+    printf("\"total_us\": ");
+    cl_json_number(stdout, r->total_us);
+    printf(", \"end_us\": ");
+    cl_json_number(stdout, r->end_us);
+    printf(", \"edge_us\": ");
+    cl_json_number(stdout, r->edge_us);
+    printf(", \"up_us\": ");
+    cl_json_number(stdout, r->up_us);
+    printf(", \"down_us\": ");
+    cl_json_number(stdout, r->down_us);
+}
+
+void cli_exec_args_init(cli_exec_args *a)
+{
+    *a = (cli_exec_args){0, 10, 2, 1, 0};
+}
+
+int cli_exec_option(const char *cmd, int opt, const char *arg, cli_exec_args *a)
+{
+    long v;
+    switch (opt) {
+    case CLI_X_THREADS:
+        if (cli_parse_int(cmd, "--threads", arg, 1, 1024, &v))
+            return -1;
+        a->threads = (int)v;
+        return 1;
+    case CLI_X_REPS:
+        if (cli_parse_int(cmd, "--reps", arg, 1, 100000, &v))
+            return -1;
+        a->reps = (int)v;
+        return 1;
+    case CLI_X_WARMUP:
+        if (cli_parse_int(cmd, "--warmup", arg, 0, 100000, &v))
+            return -1;
+        a->warmup = (int)v;
+        return 1;
+    case CLI_X_SEED:
+        if (cli_parse_int(cmd, "--seed", arg, 0, 2147483647L, &v))
+            return -1;
+        a->seed = (uint64_t)v;
+        return 1;
+    case CLI_X_UNKNOWN:
+        if (strcmp(arg, "fallback") == 0) {
+            a->flags = PLAN_ONNX_FALLBACK;
+        } else if (strcmp(arg, "error") == 0) {
+            a->flags = 0;
+        } else {
+            cli_usage_error(cmd, "unknown --unknown-op '%s' (error, fallback)", arg);
+            return -1;
+        }
+        return 1;
+    default: return 0;
+    }
+}
+
+void cli_exec_args_finish(cli_exec_args *a)
+{
+    if (a->threads == 0) {
+        cl_sysinfo si;
+        cl_sysinfo_read(&si);
+        a->threads = si.cores > 0 ? si.cores : 1;
+    }
 }
 
 int cli_parse_target(const char *cmd, const char *val, fit_target *out)

@@ -297,7 +297,7 @@ cleave_status fit_model_load(fit_model **out, const void *blob, size_t bytes, ch
     }
     uint64_t version = fit_read_u64(&r);
     if (version != BLOB_VERSION && version != 2) {
-        snprintf(err, errlen, "stored model has format version %llu, this cleave reads %d",
+        snprintf(err, errlen, "stored model has format version %llu, this cleave reads 2 to %d",
                  (unsigned long long)version, BLOB_VERSION);
         return CLEAVE_EPARSE;
     }

@@ -162,13 +162,16 @@ done:
     return rc;
 }
 
-cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, float *dst,
-                             size_t n, char *err, size_t errlen)
+/* Copy between MEM (its own layout) and the caller's plain buffer BUF of N floats, through a
+** reorder: into BUF when TO_MEM is 0, out of it into MEM otherwise.  oneDNN only reads a
+** reorder's source, so wrapping a const buffer for a write is safe. */
+static cleave_status copy_plain(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, float *buf,
+                                size_t n, int to_mem, char *err, size_t errlen)
 {
     dnnl_engine_t eng;
-    dnnl_memory_t out = NULL;
+    dnnl_memory_t wrap = NULL;
     const dnnl_memory_desc_t *md = NULL;
-    if (!mem || !dst || n != prof_dnnl_md_elems(plain)) {
+    if (!mem || !buf || n != prof_dnnl_md_elems(plain)) {
         if (err && errlen)
             snprintf(err, errlen, "tensor has %zu elements, not %zu", prof_dnnl_md_elems(plain), n);
         return CLEAVE_EINVAL;
@@ -178,37 +181,25 @@ cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain,
         return rc;
     dnnl_status_t s = dnnl_memory_get_memory_desc(mem, &md);
     if (s == dnnl_success)
-        s = dnnl_memory_create(&out, plain, eng, dst);
+        s = dnnl_memory_create(&wrap, plain, eng, buf);
     if (s != dnnl_success)
-        return prof_dnnl_fail(s, "read-back", err, errlen);
-    rc = reorder(mem, md, out, plain, err, errlen);
-    dnnl_memory_destroy(out);
+        return prof_dnnl_fail(s, to_mem ? "write" : "read-back", err, errlen);
+    rc = to_mem ? reorder(wrap, plain, mem, md, err, errlen)
+                : reorder(mem, md, wrap, plain, err, errlen);
+    dnnl_memory_destroy(wrap);
     return rc;
+}
+
+cleave_status prof_dnnl_read(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, float *dst,
+                             size_t n, char *err, size_t errlen)
+{
+    return copy_plain(mem, plain, dst, n, 0, err, errlen);
 }
 
 cleave_status prof_dnnl_write(dnnl_memory_t mem, const dnnl_memory_desc_t *plain, const float *src,
                               size_t n, char *err, size_t errlen)
 {
-    dnnl_engine_t eng;
-    dnnl_memory_t in = NULL;
-    const dnnl_memory_desc_t *md = NULL;
-    if (!mem || !src || n != prof_dnnl_md_elems(plain)) {
-        if (err && errlen)
-            snprintf(err, errlen, "tensor has %zu elements, not %zu", prof_dnnl_md_elems(plain), n);
-        return CLEAVE_EINVAL;
-    }
-    cleave_status rc = prof_dnnl_engine(&eng, NULL, err, errlen);
-    if (rc != CLEAVE_OK)
-        return rc;
-    /* oneDNN only reads a reorder's source, so wrapping the caller's const buffer is safe. */
-    dnnl_status_t s = dnnl_memory_get_memory_desc(mem, &md);
-    if (s == dnnl_success)
-        s = dnnl_memory_create(&in, plain, eng, (void *)(uintptr_t)src);
-    if (s != dnnl_success)
-        return prof_dnnl_fail(s, "write", err, errlen);
-    rc = reorder(in, plain, mem, md, err, errlen);
-    dnnl_memory_destroy(in);
-    return rc;
+    return copy_plain(mem, plain, (float *)(uintptr_t)src, n, 1, err, errlen);
 }
 
 cleave_status prof_dnnl_xfer_run(prof_dnnl_xfer *x, int to_mem, dnnl_memory_t mem,
